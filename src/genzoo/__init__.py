@@ -1,0 +1,15 @@
+"""genzoo: every family of generative model under one API (see DESIGN / docs/architecture.md)."""
+from .errors import CheckpointError, ConfigError, DataError, GenzooError, NotSupported, TrainingDiverged
+from .model import GenerativeModel, ModelConfig
+from .registry import list_datasets, list_metrics, list_models, register_model
+from .serialization import GENZOO_VERSION as __version__
+from .data import GenDataset, load_dataset
+from .api import build, evaluate, load
+from .training import Trainer
+
+__all__ = [
+    "GenerativeModel", "ModelConfig", "Trainer", "GenDataset",
+    "build", "load", "evaluate", "load_dataset",
+    "list_models", "list_datasets", "list_metrics", "register_model",
+    "GenzooError", "NotSupported", "ConfigError", "DataError", "CheckpointError", "TrainingDiverged",
+]

@@ -1,0 +1,32 @@
+"""Top-level helpers: ``gz.build``, ``gz.load``, ``gz.evaluate``."""
+from __future__ import annotations
+
+from typing import Any
+
+from .model import GenerativeModel
+from .registry import MODELS
+
+
+def build(name: str, data=None, **overrides: Any) -> GenerativeModel:
+    """Build a registered model; its config is derived from ``data`` (a dataset or its name)."""
+    from .data import load_dataset
+
+    cls = MODELS.get(name)
+    if isinstance(data, str):
+        data = load_dataset(data, split="train")
+    config = cls.config_for_data(data, **overrides)
+    return cls(config)
+
+
+def load(path, device: str = "cpu") -> GenerativeModel:
+    """Load any saved genzoo model (any family) from a directory."""
+    from .serialization import load_model
+
+    return load_model(path, device=device)
+
+
+def evaluate(model, data, metrics=("nll",), **kw: Any) -> dict[str, float]:
+    """Evaluate a model (or samples) on a dataset; returns a flat ``{metric: value}`` dict."""
+    from .evaluation import evaluate as _evaluate
+
+    return _evaluate(model, data, metrics=metrics, **kw)

@@ -1,0 +1,1 @@
+"""Evaluation metrics. Model-level metrics are registered by name (``gz.list_metrics()``)."""

@@ -1,0 +1,55 @@
+"""Likelihood metrics: NLL (nats), bits per dimension, perplexity.
+
+For quantised data with L levels stored in [-1, 1] (bin width Δ = 2 / (L - 1)), a continuous density
+p(x) gives the discrete probability P(v) ≈ p(x) Δ^D (uniform dequantisation), so
+    bpd = -(log p(x) + D log Δ) / (D ln 2).
+Models whose ``log_prob`` is already a probability mass (``discrete_log_prob``) need no correction.
+For text, ``nll`` is nats per token and ``perplexity`` = exp(nll).
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+
+from ..errors import ConfigError, NotSupported
+from ..registry import register_metric
+from ..utils import model_device
+
+
+@torch.no_grad()
+def mean_log_prob(model, data, batch_size: int = 512, max_examples: int | None = None) -> float:
+    """Average per-example ``log_prob`` over a dataset (or its first ``max_examples``)."""
+    if not hasattr(model, "log_prob"):
+        raise NotSupported(f"{type(model).__name__} has no log_prob; use sample-based metrics")
+    n = len(data) if max_examples is None else min(len(data), max_examples)
+    device = model_device(model)
+    total, count = 0.0, 0
+    for start in range(0, n, batch_size):
+        idx = torch.arange(start, min(n, start + batch_size))
+        x = data.x[idx].to(device)
+        lp = model.log_prob(x) if data.y is None or not getattr(model.config, "num_classes", None) else model.log_prob(x, y=data.y[idx].to(device))
+        if lp.shape != (len(idx),):
+            raise ConfigError(f"{type(model).__name__}.log_prob returned shape {tuple(lp.shape)}, expected ({len(idx)},)")
+        total += lp.double().sum().item()
+        count += len(idx)
+    return total / count
+
+
+def likelihood_metrics(model, data, **kw) -> dict[str, float]:
+    """``{"nll", "bpd"}`` (images, 2-D) or ``{"nll", "bpc"/"bpt", "perplexity"}`` (text)."""
+    mean_lp = mean_log_prob(model, data, **{k: v for k, v in kw.items() if k in ("batch_size", "max_examples")})
+    dims = int(math.prod(data.shape))
+    if data.kind == "text":
+        nll = -mean_lp / dims
+        return {"nll": nll, "bpc": nll / math.log(2), "perplexity": math.exp(nll)}
+    nll = -mean_lp
+    log_p = mean_lp
+    if data.levels and not getattr(model, "discrete_log_prob", False):
+        log_p = mean_lp + dims * math.log(2.0 / (data.levels - 1))
+    return {"nll": nll, "bpd": -log_p / (dims * math.log(2))}
+
+
+register_metric("nll")(likelihood_metrics)
+register_metric("bpd")(likelihood_metrics)
+register_metric("perplexity")(likelihood_metrics)

@@ -1,0 +1,89 @@
+"""Name -> class registries for models, datasets and metrics.
+
+Model modules in ``genzoo.models`` register themselves with ``@register_model("name")``; they are
+discovered by importing every module of that package on first use, so adding a file adds a model
+everywhere (CLI, ``gz.build``, the leaderboard) with no edits elsewhere.
+"""
+from __future__ import annotations
+
+import importlib
+import pkgutil
+from collections.abc import Callable
+from typing import Any
+
+from .errors import unknown_name
+
+
+class Registry:
+    """A name -> object mapping that can discover its entries by importing a package."""
+
+    def __init__(self, kind: str, package: str | None = None):
+        self.kind = kind
+        self.package = package
+        self._entries: dict[str, Any] = {}
+        self._discovered = package is None
+
+    def register(self, name: str) -> Callable[[Any], Any]:
+        def decorator(obj: Any) -> Any:
+            if name in self._entries and self._entries[name] is not obj:
+                raise ValueError(f"{self.kind} {name!r} is registered twice")
+            self._entries[name] = obj
+            return obj
+
+        return decorator
+
+    def discover(self) -> None:
+        if self._discovered:
+            return
+        self._discovered = True
+        pkg = importlib.import_module(self.package)
+        for info in pkgutil.walk_packages(pkg.__path__, prefix=pkg.__name__ + "."):
+            importlib.import_module(info.name)
+
+    def names(self) -> list[str]:
+        self.discover()
+        return sorted(self._entries)
+
+    def get(self, name: str) -> Any:
+        self.discover()
+        if name not in self._entries:
+            raise unknown_name(self.kind, name, self._entries)
+        return self._entries[name]
+
+    def __contains__(self, name: str) -> bool:
+        self.discover()
+        return name in self._entries
+
+    def items(self):
+        self.discover()
+        return sorted(self._entries.items())
+
+
+MODELS = Registry("model", "genzoo.models")
+DATASETS = Registry("dataset", "genzoo.data")
+METRICS = Registry("metric", "genzoo.metrics")
+
+register_dataset = DATASETS.register
+register_metric = METRICS.register
+
+
+def register_model(name: str):
+    """Class decorator: ``@register_model("realnvp")`` sets ``model_type`` and registers the class."""
+
+    def decorator(cls):
+        cls.model_type = name
+        return MODELS.register(name)(cls)
+
+    return decorator
+
+
+def list_models() -> list[str]:
+    return MODELS.names()
+
+
+def list_datasets() -> list[str]:
+    return DATASETS.names()
+
+
+def list_metrics() -> list[str]:
+    return METRICS.names()
