@@ -5,7 +5,6 @@ from .registry import list_datasets, list_metrics, list_models, register_model
 from .serialization import GENZOO_VERSION as __version__
 from .data import GenDataset, load_dataset
 from .api import build, evaluate, load
-from .training import Trainer
 
 __all__ = [
     "GenerativeModel", "ModelConfig", "Trainer", "GenDataset",
@@ -13,3 +12,12 @@ __all__ = [
     "list_models", "list_datasets", "list_metrics", "register_model",
     "GenzooError", "NotSupported", "ConfigError", "DataError", "CheckpointError", "TrainingDiverged",
 ]
+
+
+def __getattr__(name: str):
+    # the Trainer (and its plotting stack) is imported on first use to keep `import genzoo` light
+    if name == "Trainer":
+        from .training import Trainer
+
+        return Trainer
+    raise AttributeError(f"module 'genzoo' has no attribute {name!r}")

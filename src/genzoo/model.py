@@ -105,6 +105,11 @@ class GenerativeModel(nn.Module):
         """The config that fits a dataset (shape, vocabulary, classes), updated by ``overrides``."""
         return cls.config_class.from_dict(overrides)
 
+    @classmethod
+    def contract_fixture(cls) -> tuple[ModelConfig, Any]:
+        """A tiny config and a small batch (Tensor or ``(x, y)``) for the shared contract suite."""
+        raise NotImplementedError(f"{cls.__name__} must define contract_fixture() for tests/contract")
+
     # --- the contract -------------------------------------------------------------------
     def loss(self, batch) -> dict[str, Tensor]:
         """``{"loss": scalar, ...extras}`` for one batch."""
