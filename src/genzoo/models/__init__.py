@@ -1,0 +1,1 @@
+"""genzoo.models."""
