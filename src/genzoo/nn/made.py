@@ -41,13 +41,14 @@ class MaskedLinear(nn.Linear):
         return F.linear(x, self.weight * self.mask, self.bias)
 
 
-def hidden_degrees(order: Tensor, width: int) -> Tensor:
+def hidden_degrees(order: Tensor, width: int, context: bool = False) -> Tensor:
     """Degrees of ``width`` hidden units, cycling through [min(order), max(order) - 1].
 
-    When every input has the same degree there is nothing to condition on and the hidden units get
-    degree ``min(order) - 1``: they see only the context.
+    With a context the range starts at ``min(order) - 1`` so that some units see only the context
+    and the first outputs depend on it too. When every input has the same degree (and no context)
+    there is nothing to condition on and the units get degree ``min(order) - 1``.
     """
-    lo, hi = int(order.min()), int(order.max()) - 1
+    lo, hi = int(order.min()) - int(context), int(order.max()) - 1
     if hi < lo:
         return torch.full((width,), lo - 1, dtype=torch.long)
     return lo + torch.arange(width) % (hi - lo + 1)
@@ -60,7 +61,7 @@ def made_masks(order: Sequence[int] | Tensor, hidden_features: Sequence[int], nu
     in_deg = torch.cat([torch.zeros(context_features, dtype=torch.long), order])
     masks, prev = [], in_deg
     for width in hidden_features:
-        deg = hidden_degrees(order, width)
+        deg = hidden_degrees(order, width, context_features > 0)
         masks.append((deg[:, None] >= prev[None, :]).float())
         prev = deg
     out_deg = order.repeat_interleave(num_outputs_per_input)  # output o = d * k + i belongs to input d
