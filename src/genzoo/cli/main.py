@@ -1,0 +1,184 @@
+"""The ``genzoo`` command line (typer). Errors: one ``error:`` line on stderr, exit code 2."""
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Optional
+
+import click
+import typer
+
+from ..errors import ConfigError, GenzooError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+                  help="genzoo: every family of generative model, trained, sampled and evaluated under one API.")
+
+_DEBUG = False
+
+
+def parse_assignments(pairs: list[str] | None, flag: str) -> dict[str, str]:
+    """``["k=v", ...]`` -> ``{"k": "v"}`` with a one-line error for a malformed pair."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"{flag} expects key=value, got {pair!r}")
+        out[key.strip()] = value.strip()
+    return out
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks instead of one-line errors.")):
+    global _DEBUG
+    _DEBUG = debug
+
+
+@app.command("list")
+def list_cmd():
+    """List the registered models, datasets and metrics."""
+    import genzoo as gz
+    from ..registry import MODELS
+
+    typer.echo("models:")
+    for name, cls in MODELS.items():
+        typer.echo(f"  {name:<14} data: {', '.join(cls.data_kinds):<18} log_prob: {cls.log_prob_kind}")
+    typer.echo("datasets: " + ", ".join(gz.list_datasets()) + " (and text:PATH, folder:PATH)")
+    typer.echo("metrics:  " + ", ".join(gz.list_metrics()))
+
+
+@app.command()
+def train(
+    model: str = typer.Argument(..., help="Model name (genzoo list)."),
+    data: str = typer.Option(..., "--data", help="Dataset name, text:PATH or folder:PATH."),
+    steps: Optional[int] = typer.Option(None, help="Optimisation steps (default: the family's budget)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    lr: Optional[float] = typer.Option(None),
+    seed: int = typer.Option(0),
+    out: Optional[Path] = typer.Option(None, help="Run directory (default runs/MODEL-DATA)."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="Model config override key=value (repeatable)."),
+    data_arg: Optional[list[str]] = typer.Option(None, "--data-arg", help="Dataset option key=value, e.g. tokenizer=bpe."),
+    resume: Optional[Path] = typer.Option(None, help="Continue the run in this directory from its last checkpoint."),
+    overwrite: bool = typer.Option(False, help="Replace a finished run in --out."),
+    checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every"),
+    sample_every: Optional[int] = typer.Option(None, "--sample-every"),
+    bf16: bool = typer.Option(False, help="bf16 autocast."),
+    device: str = typer.Option("cpu"),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+):
+    """Train MODEL on a dataset; writes the model, loss curve, samples and checkpoints to --out."""
+    from .runs import train_run
+
+    path = train_run(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed, out=out,
+                     overrides=parse_assignments(set_, "--set"), data_args=parse_assignments(data_arg, "--data-arg"),
+                     resume=resume, overwrite=overwrite, checkpoint_every=checkpoint_every,
+                     sample_every=sample_every, bf16=bf16, device=device, progress=progress)
+    typer.echo(f"saved to {path}")
+
+
+@app.command()
+def sample(
+    run: Path = typer.Argument(..., help="A saved model directory."),
+    n: int = typer.Option(64, "-n", help="Number of samples."),
+    seed: int = typer.Option(0),
+    out: Optional[Path] = typer.Option(None, help="PNG (images, 2-D), .txt (text) or .safetensors (raw)."),
+    steps: Optional[int] = typer.Option(None, help="Sampler steps (diffusion)."),
+    sampler: Optional[str] = typer.Option(None, help="Sampler name (diffusion), e.g. ddim, dpm++2m."),
+    guidance_scale: Optional[float] = typer.Option(None, "--guidance-scale"),
+    class_label: Optional[int] = typer.Option(None, "--class-label"),
+):
+    """Draw N samples from a saved model (same --seed, same samples)."""
+    from .runs import sample_run
+
+    kw = {k: v for k, v in dict(steps=steps, sampler=sampler, guidance_scale=guidance_scale).items() if v is not None}
+    if class_label is not None:
+        kw["class_labels"] = class_label
+    written = sample_run(run, n=n, seed=seed, out=out, **kw)
+    if written is not None:
+        typer.echo(f"wrote {written}")
+
+
+@app.command("eval")
+def eval_cmd(
+    run: Path = typer.Argument(..., help="A saved model directory."),
+    data: str = typer.Option(..., "--data"),
+    metrics: str = typer.Option("nll", help="Comma-separated metric names (genzoo list)."),
+    split: str = typer.Option("test"),
+    data_arg: Optional[list[str]] = typer.Option(None, "--data-arg"),
+    seed: int = typer.Option(0),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+):
+    """Evaluate a saved model on a dataset split."""
+    from .runs import eval_run
+
+    results = eval_run(run, data, metrics=metrics, split=split, data_args=parse_assignments(data_arg, "--data-arg"), seed=seed)
+    if as_json:
+        typer.echo(json.dumps(results, sort_keys=True))
+    else:
+        for k, v in results.items():
+            typer.echo(f"{k:>14}: {v:.6g}" if isinstance(v, float) else f"{k:>14}: {v}")
+
+
+@app.command()
+def generate(
+    run: Path = typer.Argument(..., help="A saved text model directory (genzoo or Hugging Face GPT-2)."),
+    prompt: str = typer.Argument(...),
+    max_new_tokens: int = typer.Option(64, "--max-new-tokens"),
+    temperature: float = typer.Option(1.0),
+    top_k: Optional[int] = typer.Option(None, "--top-k"),
+    top_p: Optional[float] = typer.Option(None, "--top-p"),
+    greedy: bool = typer.Option(False, help="Greedy decoding instead of sampling."),
+    seed: int = typer.Option(0),
+):
+    """Generate text from a prompt (Hugging Face-style text-generation pipeline)."""
+    import torch
+
+    from ..pipelines import pipeline
+
+    pipe = pipeline("text-generation", model=str(run))
+    outs = pipe(prompt, max_new_tokens=max_new_tokens, do_sample=not greedy, temperature=temperature,
+                top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed))
+    typer.echo(outs[0]["generated_text"])
+
+
+@app.command()
+def demo(out: Path = typer.Option(Path("demo"), help="Where the report goes.")):
+    """The main job: a quick tour that trains, samples and evaluates, then writes a report."""
+    from .demo import run_demo
+
+    report = run_demo(out)
+    typer.echo(f"report written to {report}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the typer app; turn expected errors into one line and exit code 2."""
+    global _DEBUG
+    args = sys.argv[1:] if argv is None else list(argv)
+    _DEBUG = "--debug" in args
+    try:
+        app(args=args, prog_name="genzoo", standalone_mode=False)
+    except click.exceptions.Exit as e:
+        sys.exit(e.exit_code)
+    except click.exceptions.UsageError as e:
+        _fail(f"{e.format_message()}" + (f" (see genzoo {e.ctx.info_name} --help)" if e.ctx and e.ctx.info_name != "genzoo" else ""), e)
+    except click.exceptions.Abort as e:
+        _fail("aborted", e, code=130)
+    except GenzooError as e:
+        _fail(str(e), e)
+    except KeyboardInterrupt as e:
+        _fail("interrupted", e, code=130)
+    except (OSError, ValueError) as e:
+        _fail(f"{type(e).__name__}: {e}", e)
+
+
+def _fail(message: str, exc: BaseException, code: int = 2) -> None:
+    if _DEBUG or os.environ.get("GENZOO_DEBUG"):
+        raise exc
+    first = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
+    print(f"error: {first}", file=sys.stderr)
+    sys.exit(code)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,134 @@
+"""What the ``train``, ``sample`` and ``eval`` commands do, as plain functions (testable without a shell)."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..errors import CheckpointError, ConfigError, DataError
+from ..serialization import CONFIG_NAME, write_json
+
+
+def _check_writable(out: Path) -> None:
+    probe = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
+    if not probe.is_dir():
+        raise ConfigError(f"--out {out}: {probe} is a file, not a directory; choose another --out")
+    import os
+
+    if not os.access(probe, os.W_OK):
+        raise ConfigError(f"--out {out}: {probe} is not writable; choose a writable directory")
+
+
+def load_data(name: str, split: str, data_args: dict[str, Any] | None = None):
+    from ..data import load_dataset
+
+    args = {k: (int(v) if isinstance(v, str) and v.isdigit() else v) for k, v in (data_args or {}).items()}
+    try:
+        return load_dataset(name, split=split, **args)
+    except TypeError as e:
+        raise ConfigError(f"dataset {name!r} does not take these --data-arg options: {e}") from None
+
+
+def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, lr=None, seed=0, out=None,
+              overrides=None, data_args=None, resume=None, overwrite=False, checkpoint_every=None,
+              sample_every=None, bf16=False, device="cpu", progress=True) -> Path:
+    """Build ``model_name`` for ``data_name``, train it with the Trainer and save it to ``out``."""
+    import genzoo as gz
+    from ..registry import MODELS
+
+    cls = MODELS.get(model_name)
+    for value, flag in ((steps, "--steps"), (batch_size, "--batch-size")):
+        if value is not None and value <= 0:
+            raise ConfigError(f"{flag} must be a positive integer, got {value}")
+    if lr is not None and not lr > 0:
+        raise ConfigError(f"--lr must be positive, got {lr}")
+    if resume is not None:
+        if out is not None and Path(out) != Path(resume):
+            raise ConfigError("--resume DIR continues the run in DIR; drop --out or make it the same directory")
+        out = Path(resume)
+        if not (out / "checkpoint").is_dir():
+            raise CheckpointError(f"{out}/checkpoint: no checkpoint to resume from; train with --checkpoint-every N first")
+    out = Path(out) if out is not None else Path("runs") / f"{model_name}-{data_name.replace(':', '_').replace('/', '_')}"
+    _check_writable(out)
+    if resume is None and (out / CONFIG_NAME).exists() and not overwrite:
+        raise ConfigError(f"{out} already holds a trained model; pass --resume {out} to continue, --overwrite to replace it, or another --out")
+    if resume is None and (out / "checkpoint").exists() and not overwrite:
+        raise ConfigError(f"{out} holds an unfinished run; pass --resume {out} to continue it, --overwrite to start again, or another --out")
+
+    data = load_data(data_name, "train", data_args)
+    if cls.data_kinds and data.kind not in cls.data_kinds:
+        raise ConfigError(f"model {model_name!r} does not support {data.kind} data like {data_name!r} (it supports: {', '.join(cls.data_kinds)})")
+    model = gz.build(model_name, data, **(overrides or {}))
+    trainer = gz.Trainer(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed, out=out,
+                         checkpoint_every=checkpoint_every, sample_every=sample_every, bf16=bf16,
+                         device=device, progress=progress, resume=resume is not None)
+    trainer.fit()
+    write_json(out / "run.json", {"model": model_name, "data": data_name, "data_args": data_args or {},
+                                  "overrides": overrides or {}, "seed": seed, "steps": trainer.steps,
+                                  "batch_size": trainer.batch_size, "lr": trainer.lr})
+    return out
+
+
+def _run_info(run: Path) -> dict:
+    path = Path(run) / "run.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def _tokenizer_of(model, run: Path):
+    tok = getattr(model, "tokenizer", None)
+    if tok is None and _run_info(run).get("data"):
+        info = _run_info(run)
+        data = load_data(info["data"], "train", info.get("data_args"))
+        tok = data.tokenizer
+    return tok
+
+
+def sample_run(run, *, n: int = 64, seed: int = 0, out=None, **kw) -> Path | None:
+    """Draw ``n`` samples; write a PNG (images, 2-D), print text, or save raw tensors."""
+    import genzoo as gz
+    from ..plotting import save_samples
+
+    if n <= 0:
+        raise ConfigError(f"-n must be a positive integer, got {n}")
+    run = Path(run)
+    model = gz.load(run)
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        samples = model.sample(n, generator=gen, **kw)
+    if out is not None and Path(out).suffix == ".safetensors":
+        from ..serialization import save_tensors
+
+        save_tensors({"samples": samples}, out)
+        return Path(out)
+    if samples.dtype == torch.long:  # text
+        tok = _tokenizer_of(model, run)
+        for row in samples.tolist():
+            print(tok.decode(row) if tok is not None else " ".join(map(str, row)))
+            print("-" * 40)
+        if out is None:
+            return None
+    out = Path(out) if out is not None else run / "samples.png"
+    save_samples(samples, out, tokenizer=_tokenizer_of(model, run) if samples.dtype == torch.long else None)
+    return out
+
+
+def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", data_args=None, seed: int = 0) -> dict:
+    import genzoo as gz
+
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    if not names:
+        raise ConfigError("--metrics is empty; name at least one metric (genzoo list)")
+    from ..registry import METRICS
+
+    for name in names:
+        METRICS.get(name)  # unknown names fail before the model is loaded
+    model = gz.load(run)
+    args = dict(_run_info(Path(run)).get("data_args") or {}) if _run_info(Path(run)).get("data") == data_name else {}
+    args.update(data_args or {})
+    data = load_data(data_name, split, args)
+    if model.data_kinds and data.kind not in model.data_kinds:
+        raise DataError(f"{run} holds a {model.model_type!r} model for {', '.join(model.data_kinds)} data; {data_name!r} is {data.kind} data")
+    results = gz.evaluate(model, data, metrics=names, generator=torch.Generator().manual_seed(seed))
+    return {k: (float(v) if isinstance(v, (int, float)) or torch.is_tensor(v) else v) for k, v in results.items()}
