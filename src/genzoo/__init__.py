@@ -20,4 +20,8 @@ def __getattr__(name: str):
         from .training import Trainer
 
         return Trainer
+    if name == "metrics":  # gz.metrics.fid_from_features(...) without importing it eagerly
+        import importlib
+
+        return importlib.import_module(".metrics", __name__)
     raise AttributeError(f"module 'genzoo' has no attribute {name!r}")
