@@ -1,0 +1,380 @@
+"""The one Trainer that drives every family (DESIGN.md: "the model says what a step is").
+
+Default path (``model.loss``): for step t = 0 .. T-1
+
+    g_t = grad of loss(theta_t; batch_t)           (bf16 autocast optional)
+    g_t <- g_t * min(1, c / ||g_t||)                (global-norm clipping, c = grad_clip)
+    theta_{t+1} = AdamW(theta_t, g_t, lr * f(t))    (f: linear warmup then cosine to 0.1, schedule.py)
+    theta_ema   <- EMA update (ema.py)
+
+Manual path (``model.manual_optimization``: GAN, EBM): the model's ``training_step`` does its own
+zero_grad / backward / step on the optimizers from ``configure_optimizers``; the Trainer schedules
+their learning rates, keeps the EMA, logs, samples and checkpoints.
+
+Reproducibility: batches come from a fresh permutation per epoch drawn from a generator seeded by
+``seed``; the loss's own noise uses torch's global RNG, which ``fit`` forks and seeds so the
+caller's RNG state is untouched. Every piece of state (weights, EMA, optimizers, schedulers, both
+RNGs, the position in the permutation, ``model.extra_state_tensors()``) is checkpointed, so
+``resume=True`` after a ``kill -9`` ends with weights bit-identical to an uninterrupted run.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..errors import ConfigError, NotSupported, TrainingDiverged
+from ..model import GenerativeModel
+from ..serialization import load_state_into
+from .checkpoint import CHECKPOINT_DIR, find_checkpoint, load_checkpoint, optimizer_from_tensors, save_checkpoint
+from .ema import EMA
+from .logging import MetricsLog, progress_bar
+from .schedule import SCHEDULES, LRLambda, default_warmup
+
+#: settings that change the trajectory: they must be equal when resuming
+RUN_KEYS = ("steps", "batch_size", "lr", "seed", "weight_decay", "warmup", "schedule", "grad_clip",
+            "ema_decay", "bf16")
+
+
+class Trainer:
+    """Train ``model`` on ``data``; ``fit()`` returns the model holding the EMA weights.
+
+    ``steps``/``batch_size``/``lr`` default to ``model.default_budget``. With ``out`` the run writes
+    ``metrics.jsonl``, ``loss.png``, ``samples/step_*.png``, ``checkpoint/`` and the final model
+    (``genzoo.load(out)``). ``callbacks`` are ``fn(trainer, step, logs)`` called after each step
+    (``step`` counts completed steps, from 1); a callback may call ``trainer.stop()``.
+    """
+
+    def __init__(self, model: GenerativeModel, data, *, steps: int | None = None, batch_size: int | None = None,
+                 lr: float | None = None, seed: int = 0, out=None, weight_decay: float = 0.0,
+                 warmup: int | None = None, schedule: str = "cosine", grad_clip: float | None = 1.0,
+                 ema_decay: float | None = 0.999, bf16: bool = False, device: str | torch.device = "cpu",
+                 log_every: int | None = None, sample_every: int | None = None,
+                 checkpoint_every: int | None = None, callbacks=(), progress: bool = True,
+                 resume: bool = False):
+        budget = {**GenerativeModel.default_budget, **getattr(model, "default_budget", {})}
+        self.model, self.data = model, _as_dataset(data)
+        self.steps = _positive_int("steps", budget["steps"] if steps is None else steps)
+        self.batch_size = _positive_int("batch_size", budget["batch_size"] if batch_size is None else batch_size)
+        self.lr = float(budget["lr"] if lr is None else lr)
+        if not (self.lr > 0 and math.isfinite(self.lr)):
+            raise ConfigError(f"lr={lr} must be a positive number, e.g. --lr 1e-3")
+        if schedule not in SCHEDULES:
+            raise ConfigError(f"unknown schedule {schedule!r}; use one of: {', '.join(SCHEDULES)}")
+        if len(self.data) == 0:
+            raise ConfigError("the training set is empty; pass a dataset with at least one example")
+        self.seed, self.weight_decay, self.schedule = int(seed), float(weight_decay), schedule
+        self.warmup = default_warmup(self.steps) if warmup is None else int(warmup)
+        self.grad_clip = float(grad_clip) if grad_clip else None
+        self.ema_decay = None if ema_decay is None else float(ema_decay)
+        self.bf16, self.device = bool(bf16), torch.device(device)
+        self.log_every = _positive_int("log_every", log_every or max(1, min(100, self.steps // 50)))
+        self.sample_every = self.steps if sample_every is None else int(sample_every)
+        self.checkpoint_every = min(1000, max(1, self.steps // 4)) if checkpoint_every is None else int(checkpoint_every)
+        self.callbacks, self.progress, self.resume = list(callbacks), progress, resume
+        self.out = _writable_dir(out) if out is not None else None
+        if resume and self.out is None:
+            raise ConfigError("resume=True needs out= (the run directory that holds checkpoint/)")
+        self.log = MetricsLog(self.out / "metrics.jsonl" if self.out else None)
+        self.step = 0  # completed optimiser steps
+        self._stop = False
+
+    # --- public ---------------------------------------------------------------------------
+    @property
+    def history(self) -> list[dict[str, Any]]:
+        """The logged dicts (``step``, ``loss`` and extras, ``lr``, ``it/s``, ``elapsed``)."""
+        return self.log.history
+
+    def stop(self) -> None:
+        """Ask the loop to end after the current step (from a callback)."""
+        self._stop = True
+
+    def run_config(self) -> dict[str, Any]:
+        """The settings of this run, stored in the checkpoint and compared on resume."""
+        cfg = {k: getattr(self, k) for k in RUN_KEYS}
+        cfg["model_type"] = self.model.model_type
+        cfg["model_config"] = self.model.config.to_dict()
+        cfg["data"] = {"name": getattr(self.data, "name", None), "size": len(self.data)}
+        return json.loads(json.dumps(cfg))
+
+    def fit(self) -> GenerativeModel:
+        """Run the loop (or its remainder after ``resume``); returns the model with EMA weights."""
+        self.model.to(self.device)
+        cuda = [self.device.index if self.device.index is not None else torch.cuda.current_device()] \
+            if self.device.type == "cuda" else []
+        with torch.random.fork_rng(devices=cuda):
+            torch.default_generator.manual_seed(self.seed)
+            if cuda:
+                torch.cuda.manual_seed(self.seed)
+            self._setup()
+            self._loop()
+            self._finish()
+        return self.model
+
+    # --- setup ----------------------------------------------------------------------------
+    def _setup(self) -> None:
+        model = self.model
+        self.optimizers = list(model.configure_optimizers(lr=self.lr, weight_decay=self.weight_decay))
+        lam = LRLambda(steps=self.steps, warmup=self.warmup, schedule=self.schedule)
+        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lam) for opt in self.optimizers]
+        self.ema = EMA(model, self.ema_decay) if self.ema_decay is not None else None
+        self.data_generator = torch.Generator().manual_seed(self.seed)
+        self.perm: Tensor | None = None
+        self.epoch, self.pos, self._elapsed_before = -1, 0, 0.0
+        resume_step = None
+        if self.out is not None:
+            for tmp in self.out.glob(f".{CHECKPOINT_DIR}.tmp-*"):
+                shutil.rmtree(tmp, ignore_errors=True)  # left by a kill during a save
+            if self.resume:
+                ckpt = find_checkpoint(self.out)
+                if ckpt is None:
+                    print(f"genzoo: no checkpoint in {self.out / CHECKPOINT_DIR}; starting from step 0")
+                else:
+                    self._restore(ckpt)
+                    resume_step = self.step
+        self.log.start(resume_step)
+
+    def _restore(self, path: Path) -> None:
+        ckpt = load_checkpoint(path)
+        state = ckpt["state"]
+        saved, now = state.get("config", {}), self.run_config()
+        for key in now:
+            if saved.get(key) != now[key]:
+                raise ConfigError(f"{path}: the run was started with {key}={_short(saved.get(key))}, now "
+                                  f"{key}={_short(now[key])}; resume with the same settings or use a new --out")
+        load_state_into(self.model, ckpt["model"], path / "model.safetensors")
+        if self.ema is not None:
+            self.ema.load_state_dict(ckpt["ema"] or {})
+        optimizer_from_tensors(self.optimizers, ckpt["optimizer"], state["optimizers"], path / "optimizer.safetensors")
+        for sched, sd in zip(self.schedulers, state["schedulers"]):
+            sched.load_state_dict(sd)
+        rng = ckpt["rng"]
+        torch.set_rng_state(rng["torch"])
+        if self.device.type == "cuda" and "cuda" in rng:
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
+        self.data_generator.set_state(rng["data"])
+        self.perm = rng["perm"] if state["epoch"] >= 0 else None
+        self.model.load_extra_state_tensors({k: v.to(self.device) for k, v in ckpt["extra"].items()})
+        self.step, self.epoch, self.pos = state["step"], state["epoch"], state["position"]
+        self._elapsed_before = state.get("elapsed", 0.0)
+
+    # --- the loop -------------------------------------------------------------------------
+    def _loop(self) -> None:
+        model, bar = self.model, progress_bar(self.steps, self.step, self.progress)
+        self._t0 = time.perf_counter()
+        window: dict[str, list[float]] = {}
+        last_step, last_time = self.step, self._t0
+        model.train()
+        try:
+            while self.step < self.steps and not self._stop:
+                lr = self.optimizers[0].param_groups[0]["lr"] if self.optimizers else self.lr
+                batch = _to_device(self.data.batch(self._next_indices()), self.device)
+                logs = self._manual_step(batch) if model.manual_optimization else self._default_step(batch)
+                for sched in self.schedulers:
+                    sched.step()
+                self.step += 1
+                if self.ema is not None:
+                    self.ema.update(self.step)
+                logs["lr"] = lr
+                for k, v in logs.items():
+                    window.setdefault(k, []).append(v)
+                if bar is not None:
+                    bar.update(1)
+                if self.step % self.log_every == 0 or self.step == self.steps:
+                    now = time.perf_counter()
+                    entry = {"step": self.step, **{k: sum(v) / len(v) for k, v in window.items()}, "lr": lr,
+                             "it/s": (self.step - last_step) / max(now - last_time, 1e-9),
+                             "elapsed": self._elapsed()}
+                    self.log.append(entry)
+                    window, last_step, last_time = {}, self.step, now
+                    if bar is not None:
+                        bar.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if "loss" in k}, refresh=False)
+                if self.out is not None:
+                    if self.sample_every and (self.step % self.sample_every == 0 or self.step == self.steps):
+                        self.save_samples()
+                    if self.checkpoint_every and (self.step % self.checkpoint_every == 0 or self.step == self.steps):
+                        self.save_checkpoint()
+                for fn in self.callbacks:
+                    fn(self, self.step, logs)
+        finally:
+            if bar is not None:
+                bar.close()
+        if self._stop and self.out is not None and self.checkpoint_every:
+            self.save_checkpoint()
+
+    def _next_indices(self) -> Tensor:
+        """The next batch of the epoch's permutation (a new permutation when it runs out)."""
+        n = len(self.data)
+        bs = min(self.batch_size, n)
+        if self.perm is None or self.pos + bs > len(self.perm):
+            self.perm, self.pos, self.epoch = torch.randperm(n, generator=self.data_generator), 0, self.epoch + 1
+        idx = self.perm[self.pos:self.pos + bs]
+        self.pos += bs
+        return idx
+
+    def _autocast(self):
+        if not self.bf16:
+            return contextlib.nullcontext()
+        return torch.autocast(self.device.type, dtype=torch.bfloat16)
+
+    def _default_step(self, batch) -> dict[str, float]:
+        with self._autocast():
+            out = self.model.loss(batch)
+        loss = out["loss"]
+        for opt in self.optimizers:
+            opt.zero_grad(set_to_none=True)
+        loss.backward()
+        params = [p for p in self.model.parameters() if p.grad is not None]
+        norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip or math.inf) if params else torch.zeros(())
+        logs = {"loss": float(loss.detach()), **{k: float(v.detach() if isinstance(v, Tensor) else v) for k, v in out.items() if k != "loss"},
+                "grad_norm": float(norm)}
+        self._check_finite(logs, ("loss", "grad_norm"))
+        for opt in self.optimizers:
+            opt.step()
+        return logs
+
+    def _manual_step(self, batch) -> dict[str, float]:
+        with self._autocast():
+            logs = self.model.training_step(batch, self.step, optimizers=self.optimizers)
+        logs = {k: float(v) for k, v in logs.items()}
+        self._check_finite(logs, list(logs))
+        return logs
+
+    def _check_finite(self, logs: dict[str, float], keys) -> None:
+        for k in keys:
+            if not math.isfinite(logs[k]):
+                kept = ""
+                if self.out is not None and find_checkpoint(self.out) is not None:
+                    kept = f"the last good checkpoint in {self.out / CHECKPOINT_DIR} is kept; "
+                what = "gradient norm" if k == "grad_norm" else k
+                raise TrainingDiverged(
+                    f"{what} became {logs[k]} at step {self.step + 1}; {kept}lower --lr (now {self.lr:g})"
+                    + (", keep grad_clip on" if self.grad_clip is None else "")
+                    + (", train without bf16" if self.bf16 else "") + " or check the data for outliers")
+
+    def _elapsed(self) -> float:
+        return self._elapsed_before + time.perf_counter() - self._t0
+
+    # --- outputs --------------------------------------------------------------------------
+    def save_samples(self) -> Path | None:
+        """Sample with the EMA weights (seeded; the training RNG is untouched) into ``OUT/samples``."""
+        from ..plotting import infer_kind, save_samples
+
+        if getattr(self, "_cannot_sample", False):
+            return None
+        n = 4 if getattr(self.data, "kind", None) == "text" else 64
+        cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+        swapped = self.ema.swapped_in() if self.ema is not None else contextlib.nullcontext()
+        with torch.random.fork_rng(devices=cuda), torch.no_grad(), swapped:
+            self.model.eval()
+            try:
+                samples = self.model.sample(n, generator=torch.Generator().manual_seed(self.seed))
+            except (NotImplementedError, NotSupported):
+                self._cannot_sample = True
+                return None
+            finally:
+                self.model.train()
+        kind = infer_kind(samples)
+        x = getattr(self.data, "x", None)
+        reference = x[:1000] if kind == "2d" and isinstance(x, Tensor) and x.ndim == 2 else None
+        return save_samples(samples, self.out / "samples" / f"step_{self.step:06d}.png", kind=kind,
+                            tokenizer=getattr(self.data, "tokenizer", None), reference=reference)
+
+    def save_checkpoint(self) -> None:
+        """Write ``OUT/checkpoint`` atomically (and refresh ``loss.png``)."""
+        rng = {"torch": torch.get_rng_state(), "data": self.data_generator.get_state(),
+               "perm": self.perm if self.perm is not None else torch.zeros(0, dtype=torch.long)}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        state = {"step": self.step, "epoch": self.epoch, "position": self.pos, "seed": self.seed,
+                 "elapsed": self._elapsed(), "config": self.run_config(),
+                 "schedulers": [s.state_dict() for s in self.schedulers]}
+        save_checkpoint(self.out / CHECKPOINT_DIR, state=state, model=self.model,
+                        ema_tensors=self.ema.state_dict() if self.ema is not None else None,
+                        optimizers=self.optimizers, rng=rng, extra=self.model.extra_state_tensors())
+        self._save_loss_curve()
+
+    def _save_loss_curve(self) -> None:
+        if self.history:
+            from ..plotting import save_loss_curve
+
+            save_loss_curve(self.history, self.out / "loss.png")
+
+    def _finish(self) -> None:
+        if self.ema is not None:
+            self.ema.copy_to()
+        self.model.eval()
+        if self.out is not None:
+            _save_model_into(self.model, self.out)
+            self._save_loss_curve()
+
+
+# --- helpers ---------------------------------------------------------------------------------
+def _save_model_into(model: GenerativeModel, out: Path) -> None:
+    """``model.save_pretrained`` into ``out`` without touching the run's other files."""
+    tmp = out / ".model.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    model.save_pretrained(tmp)
+    for item in sorted(tmp.iterdir(), key=lambda p: p.name != "config.json"):  # config.json last
+        target = out / item.name
+        if target.is_dir() and item.is_dir():
+            shutil.rmtree(target)
+        os.replace(item, target)
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _to_device(batch, device: torch.device):
+    if isinstance(batch, Tensor):
+        return batch.to(device, non_blocking=True)
+    if isinstance(batch, (tuple, list)):
+        return type(batch)(_to_device(b, device) for b in batch)
+    if isinstance(batch, dict):
+        return {k: _to_device(v, device) for k, v in batch.items()}
+    return batch
+
+
+def _as_dataset(data):
+    """A ``GenDataset`` (or anything with ``batch(index)`` and ``len``); a bare Tensor is wrapped."""
+    if isinstance(data, Tensor):
+        from ..data.base import GenDataset
+
+        kind = "text" if not data.is_floating_point() else "image" if data.ndim == 4 else "2d"
+        return GenDataset("tensor", "train", kind, data)
+    if not (hasattr(data, "batch") and hasattr(data, "__len__")):
+        raise ConfigError(f"cannot train on a {type(data).__name__}; pass a genzoo dataset (genzoo.load_dataset) or a Tensor")
+    return data
+
+
+def _positive_int(name: str, value) -> int:
+    try:
+        v = int(value)
+    except (TypeError, ValueError):
+        v = 0
+    if v < 1 or v != value:
+        raise ConfigError(f"{name}={value!r} must be a positive integer")
+    return v
+
+
+def _writable_dir(out) -> Path:
+    out = Path(out)
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / f".genzoo-write-test-{os.getpid()}"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as e:
+        raise ConfigError(f"cannot write to {out}: {e.strerror or e}; choose a writable --out directory") from None
+    return out
+
+
+def _short(value: Any) -> str:
+    s = json.dumps(value, sort_keys=True)
+    return s if len(s) <= 80 else s[:77] + "..."
