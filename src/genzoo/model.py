@@ -106,6 +106,22 @@ class GenerativeModel(nn.Module):
         return cls.config_class.from_dict(overrides)
 
     @classmethod
+    def supports(cls, data) -> bool:
+        """Whether the family can train on ``data`` (the leaderboard asks before building a cell)."""
+        return data.kind in cls.data_kinds
+
+    @classmethod
+    def benchmark_budget(cls, data, quick: bool = False) -> dict[str, Any]:
+        """Trainer budget (+ optional ``"overrides"`` of the config) for one leaderboard cell.
+
+        ``quick`` is the seconds-per-model budget used by tests and CI. Families override this to
+        give each data kind its own budget; the default scales ``default_budget`` down.
+        """
+        budget = dict(cls.default_budget)
+        budget["steps"] = max(10, budget["steps"] // 40) if quick else budget["steps"]
+        return budget
+
+    @classmethod
     def contract_fixture(cls) -> tuple[ModelConfig, Any]:
         """A tiny config and a small batch (Tensor or ``(x, y)``) for the shared contract suite."""
         raise NotImplementedError(f"{cls.__name__} must define contract_fixture() for tests/contract")

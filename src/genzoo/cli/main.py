@@ -143,6 +143,27 @@ def generate(
 
 
 @app.command()
+def bench(
+    quick: bool = typer.Option(False, help="Seconds per model (used by tests and CI)."),
+    out: Path = typer.Option(Path("bench"), help="Where results.json, report.md and report.html go."),
+    families: Optional[str] = typer.Option(None, help="Comma-separated model names (default: all)."),
+    datasets: Optional[str] = typer.Option(None, help="Comma-separated dataset names (default: the board's)."),
+    resume: bool = typer.Option(False, help="Keep finished cells from an earlier run in --out."),
+    seed: int = typer.Option(0),
+    progress: bool = typer.Option(True),
+):
+    """The leaderboard: every family on every built-in dataset it supports, with a fixed budget."""
+    from ..leaderboard import run_leaderboard
+    from .runs import _check_writable
+
+    _check_writable(out)
+    split = lambda s: [p.strip() for p in s.split(",") if p.strip()] if s else None  # noqa: E731
+    report = run_leaderboard(out, quick=quick, families=split(families), datasets=split(datasets),
+                             resume=resume, seed=seed, progress=progress)
+    typer.echo(f"report written to {report}")
+
+
+@app.command()
 def demo(out: Path = typer.Option(Path("demo"), help="Where the report goes.")):
     """The main job: a quick tour that trains, samples and evaluates, then writes a report."""
     from .demo import run_demo

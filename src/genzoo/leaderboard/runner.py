@@ -1,0 +1,125 @@
+"""Run leaderboard cells: train with the family's budget, evaluate, draw pictures, record results.
+
+Each finished cell writes ``cells/<model>__<data>/result.json``; with ``resume`` those cells are not
+recomputed after a crash. A cell that fails is recorded with its error (the report shows it) instead
+of stopping the whole board.
+"""
+from __future__ import annotations
+
+import json
+import math
+import time
+import traceback
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from ..serialization import write_json
+from .cells import Cell, available_metrics, select_cells
+from .report import write_reports
+
+
+def _finite_floats(d: dict) -> dict:
+    out = {}
+    for k, v in d.items():
+        if torch.is_tensor(v):
+            v = v.item()
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[k] = float(v)
+        elif isinstance(v, str):
+            out[k] = v
+    return out
+
+
+def _pictures(model, test, cell_dir: Path, samples) -> list[str]:
+    from ..plotting import save_density, save_samples
+
+    pics = []
+    if samples is not None and samples.dtype != torch.long:
+        save_samples(samples[: (2000 if test.kind == "2d" else 64)], cell_dir / "samples.png")
+        pics.append("samples.png")
+    if test.kind == "2d" and model.log_prob_kind != "none":
+        b = float(test.x.abs().max()) * 1.15
+        save_density(lambda x: model.log_prob(x), cell_dir / "density.png", bounds=(-b, b, -b, b))
+        pics.append("density.png")
+    if (cell_dir / "run" / "loss.png").exists():
+        pics.append("run/loss.png")
+    return pics
+
+
+def run_cell(cell: Cell, out: Path, quick: bool, seed: int = 0, progress: bool = True) -> dict:
+    import genzoo as gz
+    from ..registry import MODELS
+
+    cell_dir = out / "cells" / cell.key
+    cell_dir.mkdir(parents=True, exist_ok=True)
+    cls = MODELS.get(cell.model)
+    train, test = gz.load_dataset(cell.data, "train"), gz.load_dataset(cell.data, "test")
+    budget = cls.benchmark_budget(train, quick=quick)
+    overrides = budget.pop("overrides", {})
+    model = cls(cls.config_for_data(train, **overrides))
+    t0 = time.perf_counter()
+    gz.Trainer(model, train, seed=seed, out=cell_dir / "run", progress=progress, **budget).fit()
+    train_seconds = time.perf_counter() - t0
+    model.eval()
+    n = 2000 if test.kind == "2d" else (8 if test.kind == "text" else 256)
+    if quick:
+        n = min(n, 500 if test.kind == "2d" else 64)
+    t0 = time.perf_counter()
+    with torch.no_grad():
+        samples = model.sample(n, generator=torch.Generator().manual_seed(seed))
+    sample_seconds = time.perf_counter() - t0
+    metrics = available_metrics(test.kind)
+    if model.log_prob_kind == "none":
+        metrics = [m for m in metrics if m not in ("nll", "bpd", "perplexity")]
+    results = _finite_floats(gz.evaluate(model, test, metrics=metrics, samples=samples,
+                                         generator=torch.Generator().manual_seed(seed), train_data=train))
+    if test.has_density and "nll" in results:
+        results["true_entropy"] = float(test.info["entropy"])
+    text = None
+    if samples.dtype == torch.long and test.tokenizer is not None:
+        text = [test.tokenizer.decode(row) for row in samples[:3].tolist()]
+    return {"model": cell.model, "data": cell.data, "kind": test.kind, "log_prob_kind": model.log_prob_kind,
+            "budget": budget, "overrides": overrides, "train_seconds": train_seconds,
+            "samples_per_second": n / max(sample_seconds, 1e-9), "metrics": results, "text_samples": text,
+            "pictures": [f"cells/{cell.key}/{p}" for p in _pictures(model, test, cell_dir, samples)], "error": None}
+
+
+def run_leaderboard(out="bench", *, quick: bool = False, families=None, datasets=None, resume: bool = False,
+                    seed: int = 0, progress: bool = True) -> Path:
+    """Train and evaluate every selected cell; write ``results.json``, ``report.md``, ``report.html``."""
+    out = Path(out)
+    cells = select_cells(families, datasets, quick=quick)
+    out.mkdir(parents=True, exist_ok=True)
+    results = []
+    bar = tqdm(cells, desc="leaderboard", unit="cell", disable=not progress)
+    for cell in bar:
+        bar.set_postfix_str(cell.key)
+        result_file = out / "cells" / cell.key / "result.json"
+        if resume and result_file.is_file():
+            results.append(json.loads(result_file.read_text()))
+            continue
+        try:
+            result = run_cell(cell, out, quick, seed=seed, progress=progress)
+        except Exception as e:  # a broken family is reported, not fatal for the board
+            result = {"model": cell.model, "data": cell.data, "error": f"{type(e).__name__}: {e}".splitlines()[0],
+                      "traceback": traceback.format_exc(limit=5), "metrics": {}, "pictures": []}
+        result_file.parent.mkdir(parents=True, exist_ok=True)
+        write_json(result_file, result)
+        results.append(result)
+    write_json(out / "results.json", {"quick": quick, "seed": seed, "cells": results,
+                                      "machine": _machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
+    return write_reports(results, out, quick=quick)
+
+
+def _machine() -> str:
+    import os
+    import platform
+
+    return f"{platform.machine()} {os.cpu_count()} cores, torch {torch.__version__}, {torch.get_num_threads()} threads"
+
+
+def cell_is_healthy(result: dict) -> bool:
+    return result.get("error") is None and all(
+        not isinstance(v, float) or math.isfinite(v) for v in result.get("metrics", {}).values())
