@@ -68,9 +68,9 @@ def image_grid(images: Tensor, nrow: int | None = None, pad: int = 1) -> np.ndar
         raise DataError(f"image grid needs NCHW samples with 1 or 3 channels, got shape {tuple(images.shape)}")
     n, c, h, w = images.shape
     nrow = nrow or max(1, math.ceil(math.sqrt(n)))
-    ncol_rows = math.ceil(n / nrow)
+    nrows = math.ceil(n / nrow)
     pixels = ((images.float().clamp(-1, 1) + 1) * 127.5).round().to(torch.uint8).permute(0, 2, 3, 1).numpy()
-    grid = np.full((ncol_rows * (h + pad) + pad, nrow * (w + pad) + pad, c), 255, dtype=np.uint8)
+    grid = np.full((nrows * (h + pad) + pad, nrow * (w + pad) + pad, c), 255, dtype=np.uint8)
     for i in range(n):
         r, col = divmod(i, nrow)
         grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + col * (w + pad): pad + col * (w + pad) + w] = pixels[i]

@@ -175,3 +175,44 @@ def test_defaults_come_from_the_model_budget_and_small_data():
     assert (trainer.steps, trainer.batch_size, trainer.lr) == (3, 1000, 5e-3)
     assert trainer.epoch == 2  # 200 examples < batch size: one full-data batch per epoch
 
+
+
+def test_resume_takes_unset_budget_from_the_checkpoint(tmp_path):
+    out = tmp_path / "run"
+    train(steps=6, out=out, lr=3e-3, callbacks=[lambda tr, step, logs: tr.stop() if step == 3 else None])
+    trainer = gz.Trainer(toys.build(), toys.data(), out=out, resume=True, seed=3, progress=False)
+    assert (trainer.steps, trainer.batch_size, trainer.lr) == (6, 16, 3e-3)
+    trainer.fit()
+    assert trainer.step == 6
+
+
+def test_non_finite_gradient_norm_stops():
+    class BadGrad(toys.ToyFlow):
+        def loss(self, batch):
+            out = super().loss(batch)
+            out["loss"] = out["loss"] + (self.mu - self.mu.detach()).abs().sqrt().sum()  # d sqrt(0) = inf
+            return out
+
+    with pytest.raises(TrainingDiverged, match=r"^gradient norm became nan at step 1; lower --lr \(now 0.01\)"):
+        train(BadGrad, steps=3)
+
+
+def test_bf16_autocast_trains_and_keeps_float32_weights():
+    model, trainer = train(steps=8, bf16=True)
+    assert all(p.dtype == torch.float32 for p in model.parameters())
+    assert all(torch.isfinite(torch.tensor(h["loss"])) for h in trainer.history)
+    reference, _ = train(steps=8)
+    assert not torch.equal(model.mu, reference.mu)  # autocast really changed the arithmetic
+
+
+def test_gaussian_family_end_to_end(tmp_path):
+    data = gz.load_dataset("8gaussians", split="train")
+    model = gz.build("gaussian", data, n_components=8)
+    out = tmp_path / "g"
+    trainer = gz.Trainer(model, data, steps=60, out=out, progress=False, seed=0)
+    trained = trainer.fit()
+    assert trainer.history[-1]["loss"] < trainer.history[0]["loss"]
+    loaded = gz.load(out)
+    x = data.x[:100]
+    assert torch.equal(loaded.log_prob(x), trained.log_prob(x))
+    assert (out / "samples" / "step_000060.png").is_file()

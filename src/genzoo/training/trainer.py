@@ -61,6 +61,10 @@ class Trainer:
                  checkpoint_every: int | None = None, callbacks=(), progress: bool = True,
                  resume: bool = False):
         budget = {**GenerativeModel.default_budget, **getattr(model, "default_budget", {})}
+        if resume and out is not None:  # settings left unset are those of the run being resumed
+            saved = _saved_config(Path(out))
+            steps, batch_size, lr, warmup = (saved.get(k) if v is None else v for k, v in
+                                             (("steps", steps), ("batch_size", batch_size), ("lr", lr), ("warmup", warmup)))
         self.model, self.data = model, _as_dataset(data)
         self.steps = _positive_int("steps", budget["steps"] if steps is None else steps)
         self.batch_size = _positive_int("batch_size", budget["batch_size"] if batch_size is None else batch_size)
@@ -108,12 +112,12 @@ class Trainer:
     def fit(self) -> GenerativeModel:
         """Run the loop (or its remainder after ``resume``); returns the model with EMA weights."""
         self.model.to(self.device)
-        cuda = [self.device.index if self.device.index is not None else torch.cuda.current_device()] \
-            if self.device.type == "cuda" else []
+        cuda = self._cuda_devices()
         with torch.random.fork_rng(devices=cuda):
             torch.default_generator.manual_seed(self.seed)
             if cuda:
-                torch.cuda.manual_seed(self.seed)
+                with torch.cuda.device(cuda[0]):
+                    torch.cuda.manual_seed(self.seed)
             self._setup()
             self._loop()
             self._finish()
@@ -260,6 +264,12 @@ class Trainer:
                     + (", keep grad_clip on" if self.grad_clip is None else "")
                     + (", train without bf16" if self.bf16 else "") + " or check the data for outliers")
 
+    def _cuda_devices(self) -> list[int]:
+        """The CUDA device whose RNG the run forks (none on CPU)."""
+        if self.device.type != "cuda":
+            return []
+        return [self.device.index if self.device.index is not None else torch.cuda.current_device()]
+
     def _elapsed(self) -> float:
         return self._elapsed_before + time.perf_counter() - self._t0
 
@@ -271,7 +281,7 @@ class Trainer:
         if getattr(self, "_cannot_sample", False):
             return None
         n = 4 if getattr(self.data, "kind", None) == "text" else 64
-        cuda = [self.device.index or 0] if self.device.type == "cuda" else []
+        cuda = self._cuda_devices()
         swapped = self.ema.swapped_in() if self.ema is not None else contextlib.nullcontext()
         with torch.random.fork_rng(devices=cuda), torch.no_grad(), swapped:
             self.model.eval()
@@ -373,6 +383,14 @@ def _writable_dir(out) -> Path:
     except OSError as e:
         raise ConfigError(f"cannot write to {out}: {e.strerror or e}; choose a writable --out directory") from None
     return out
+
+
+def _saved_config(out: Path) -> dict[str, Any]:
+    from ..serialization import read_json
+    from .checkpoint import STATE_NAME
+
+    ckpt = find_checkpoint(out)
+    return read_json(ckpt / STATE_NAME).get("config", {}) if ckpt is not None else {}
 
 
 def _short(value: Any) -> str:
