@@ -195,13 +195,16 @@ def generate(model, input_ids: Tensor, attention_mask: Tensor | None = None,
     """Continue each prompt; returns (batch * num_return_sequences, prompt_len + new) token ids.
 
     Rows that stop early are padded on the right with ``pad_token_id``. Keyword options override
-    ``generation_config`` (default: the model's ``generation_config``).
+    ``generation_config`` (default: the model's ``generation_config``). An explicit
+    ``max_new_tokens`` that overflows the context is an error; the default one is cut to fit.
     """
     base = generation_config or getattr(model, "generation_config", None) or GenerationConfig()
     gc = base.update(**kw)
     if input_ids.dim() == 1:
         input_ids = input_ids[None]
         attention_mask = None if attention_mask is None else attention_mask[None]
+    if "max_new_tokens" not in kw or kw["max_new_tokens"] is None:  # a default, not a request: fit the context
+        gc.max_new_tokens = max(0, min(gc.max_new_tokens, model.config.block_size - input_ids.shape[-1]))
     mask = _check_inputs(model, input_ids, attention_mask, gc.max_new_tokens)
     tokenizer = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
     if gc.stop_strings and tokenizer is None:
