@@ -1,11 +1,17 @@
-"""Blocked pairwise squared distances: never more than one (block × M) matrix in memory."""
+"""Blocked pairwise squared distances: never more than one (block × M) matrix in memory.
+
+||aᵢ - bⱼ||² = ||aᵢ||² + ||bⱼ||² - 2 aᵢᵀbⱼ is one GEMM of augmented rows
+[-2aᵢ, ||aᵢ||², 1] · [bⱼ, 1, ||bⱼ||²]: no extra passes over the (block × M) result.
+A set is stored once in the right-hand form ``augment(x)``; left blocks are built from it.
+"""
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+import torch
 from torch import Tensor
 
-BLOCK_BYTES = 64 * 2**20  # one distance block: 64 MiB
+BLOCK_BYTES = 32 * 2**20  # one distance block: 32 MiB
 
 
 def row_blocks(n_rows: int, n_cols: int, element_size: int = 4, block_bytes: int = BLOCK_BYTES) -> Iterator[slice]:
@@ -15,13 +21,15 @@ def row_blocks(n_rows: int, n_cols: int, element_size: int = 4, block_bytes: int
         yield slice(start, min(n_rows, start + step))
 
 
-def squared_norms(x: Tensor) -> Tensor:
-    return x.square().sum(1)
+def augment(x: Tensor, centre: Tensor | None = None) -> Tensor:
+    """(N, D+2) rows [xᵢ - c, 1, ||xᵢ - c||²] (centring reduces float32 cancellation)."""
+    if centre is not None:
+        x = x - centre
+    return torch.cat([x, torch.ones_like(x[:, :1]), x.square().sum(1, keepdim=True)], 1)
 
 
-def sq_dists(a: Tensor, b: Tensor, a_sq: Tensor | None = None, b_sq: Tensor | None = None) -> Tensor:
-    """||aᵢ - bⱼ||² = ||aᵢ||² + ||bⱼ||² - 2 aᵢᵀbⱼ as one GEMM, clipped at 0 (round-off)."""
-    a_sq = squared_norms(a) if a_sq is None else a_sq
-    b_sq = squared_norms(b) if b_sq is None else b_sq
-    d2 = (a @ b.T).mul_(-2).add_(a_sq[:, None]).add_(b_sq[None, :])
-    return d2.clamp_min_(0)
+def sq_dists(left: Tensor, right: Tensor) -> Tensor:
+    """(len(left), len(right)) squared distances between rows of two ``augment``-ed sets."""
+    d = right.shape[1] - 2
+    lhs = torch.cat([left[:, :d] * -2, left[:, d + 1:], left[:, d:d + 1]], 1)
+    return lhs @ right.T

@@ -21,15 +21,15 @@ from torch import Tensor
 from ..errors import ConfigError
 from ._checks import as_feature_pair
 from .kid import polynomial_kernel
-from ._pairwise import row_blocks, sq_dists, squared_norms
+from ._pairwise import augment, row_blocks, sq_dists
 
 
 def mean_pair_value(x: Tensor, y: Tensor, fn: Callable[[Tensor], Tensor], same: bool, unbiased: bool) -> Tensor:
     """Mean of fn(||xᵢ - yⱼ||²) over pairs (i ≠ j when ``same`` and ``unbiased``), blockwise."""
-    x_sq, y_sq = squared_norms(x), squared_norms(y)
+    x_aug, y_aug = augment(x), augment(y)
     total = torch.zeros((), dtype=torch.float64, device=x.device)
     for rows in row_blocks(len(x), len(y), x.element_size()):
-        d2 = sq_dists(x[rows], y, x_sq[rows], y_sq)
+        d2 = sq_dists(x_aug[rows], y_aug).clamp_min_(0)
         if same:  # self-distances are exactly zero, not GEMM round-off
             d2[torch.arange(d2.shape[0]), torch.arange(rows.start, rows.stop)] = 0
         total += fn(d2).sum(dtype=torch.float64)
@@ -45,14 +45,14 @@ def poly_mean(x: Tensor, y: Tensor, same: bool, unbiased: bool) -> Tensor:
     total = sum(polynomial_kernel(x[rows], y).sum(dtype=torch.float64) for rows in row_blocks(len(x), len(y)))
     pairs = len(x) * len(y)
     if same and unbiased:
-        total = total - ((squared_norms(x) / x.shape[1] + 1) ** 3).sum()
+        total = total - ((x.square().sum(1) / x.shape[1] + 1) ** 3).sum()
         pairs -= len(x)
     return total / pairs
 
 
 def median_bandwidth(x: Tensor, y: Tensor, max_rows: int = 1000) -> float:
     pooled = torch.cat([x[:max_rows], y[:max_rows]])
-    d2 = sq_dists(pooled, pooled)
+    d2 = sq_dists(augment(pooled), augment(pooled)).clamp_min_(0)
     off = d2[~torch.eye(len(pooled), dtype=torch.bool, device=d2.device)]
     return float(off.median().clamp_min(1e-12).sqrt())
 

@@ -7,8 +7,8 @@ Each point's k-NN radius rᵢ is the distance to its k-th nearest neighbour in i
     density   = 1/(kM) Σⱼ Σᵢ 1[d(Xᵢ,Yⱼ) < r(Xᵢ)]      coverage = 1/N Σᵢ 1[minⱼ d(Xᵢ,Yⱼ) < r(Xᵢ)]
 
 Everything is computed from blocks of rows (``_pairwise.row_blocks``): memory is O((N + M) D) plus
-one 64 MiB distance block, never the N × M matrix. Squared distances are compared (same order),
-after centring both sets on the real mean (fewer cancellation errors in float32).
+one 32 MiB distance block, never the N × M matrix. Squared distances (one GEMM per block) are
+compared (same order), after centring both sets on the real mean (less float32 cancellation).
 """
 from __future__ import annotations
 
@@ -17,15 +17,14 @@ from torch import Tensor
 
 from ..errors import DataError
 from ._checks import as_feature_pair
-from ._pairwise import row_blocks, sq_dists, squared_norms
+from ._pairwise import augment, row_blocks, sq_dists
 
 
-def knn_sq_radii(x: Tensor, k: int, x_sq: Tensor | None = None) -> Tensor:
-    """Squared distance from each row of ``x`` to its k-th nearest other row (blocked)."""
-    x_sq = squared_norms(x) if x_sq is None else x_sq
-    radii = torch.empty(len(x), dtype=x.dtype, device=x.device)
-    for rows in row_blocks(len(x), len(x), x.element_size()):
-        d2 = sq_dists(x[rows], x, x_sq[rows], x_sq)
+def knn_sq_radii(x_aug: Tensor, k: int) -> Tensor:
+    """Squared distance from each row of an ``augment``-ed set to its k-th nearest other row (blocked)."""
+    radii = torch.empty(len(x_aug), dtype=x_aug.dtype, device=x_aug.device)
+    for rows in row_blocks(len(x_aug), len(x_aug), x_aug.element_size()):
+        d2 = sq_dists(x_aug[rows], x_aug)
         radii[rows] = d2.topk(k + 1, dim=1, largest=False, sorted=True).values[:, k]
     return radii
 
@@ -38,17 +37,15 @@ def prdc(real, fake, k: int = 5, dtype: torch.dtype = torch.float32) -> dict[str
         raise DataError(f"prdc with k={k} needs more than k samples in each set (got {len(real)} real, "
                         f"{len(fake)} fake); pass more samples or a smaller k")
     centre = real.mean(0)
-    real, fake = real - centre, fake - centre
-    real_sq, fake_sq = squared_norms(real), squared_norms(fake)
-    r_real = knn_sq_radii(real, k, real_sq)
-    r_fake = knn_sq_radii(fake, k, fake_sq)
+    real, fake = augment(real, centre), augment(fake, centre)
+    r_real, r_fake = knn_sq_radii(real, k), knn_sq_radii(fake, k)
 
-    fake_hits = torch.zeros(len(fake), dtype=torch.long, device=fake.device)  # real balls containing Yⱼ
+    fake_hits = torch.zeros(len(fake), dtype=torch.int32, device=fake.device)  # real balls containing Yⱼ
     recalled = torch.empty(len(real), dtype=torch.bool, device=real.device)
     covered = torch.empty(len(real), dtype=torch.bool, device=real.device)
     for rows in row_blocks(len(real), len(fake), real.element_size()):
-        d2 = sq_dists(real[rows], fake, real_sq[rows], fake_sq)
-        fake_hits += (d2 < r_real[rows, None]).sum(0)
+        d2 = sq_dists(real[rows], fake)
+        fake_hits += (d2 < r_real[rows, None]).sum(0, dtype=torch.int32)
         recalled[rows] = (d2 < r_fake[None, :]).any(1)
         covered[rows] = d2.min(1).values < r_real[rows]
     return {
