@@ -47,7 +47,8 @@ RUN_KEYS = ("steps", "batch_size", "lr", "seed", "weight_decay", "warmup", "sche
 class Trainer:
     """Train ``model`` on ``data``; ``fit()`` returns the model holding the EMA weights.
 
-    ``steps``/``batch_size``/``lr`` default to ``model.default_budget``. With ``out`` the run writes
+    ``steps``/``batch_size``/``lr`` default to ``model.default_budget`` (on ``resume``, to the
+    checkpoint's settings; see docs/training.md for every argument). With ``out`` the run writes
     ``metrics.jsonl``, ``loss.png``, ``samples/step_*.png``, ``checkpoint/`` and the final model
     (``genzoo.load(out)``). ``callbacks`` are ``fn(trainer, step, logs)`` called after each step
     (``step`` counts completed steps, from 1); a callback may call ``trainer.stop()``.
@@ -173,7 +174,7 @@ class Trainer:
     # --- the loop -------------------------------------------------------------------------
     def _loop(self) -> None:
         model, bar = self.model, progress_bar(self.steps, self.step, self.progress)
-        self._t0 = time.perf_counter()
+        self._t0 = self._last_plot = time.perf_counter()
         window: dict[str, list[float]] = {}
         last_step, last_time = self.step, self._t0
         model.train()
@@ -312,11 +313,14 @@ class Trainer:
                         optimizers=self.optimizers, rng=rng, extra=self.model.extra_state_tensors())
         self._save_loss_curve()
 
-    def _save_loss_curve(self) -> None:
-        if self.history:
+    def _save_loss_curve(self, final: bool = False) -> None:
+        """Refresh ``OUT/loss.png``: at the end, and at checkpoints at most every 30 s of wall time."""
+        now = time.perf_counter()
+        if self.history and (final or now - self._last_plot >= 30.0):
             from ..plotting import save_loss_curve
 
             save_loss_curve(self.history, self.out / "loss.png")
+            self._last_plot = now
 
     def _finish(self) -> None:
         if self.ema is not None:
@@ -324,7 +328,7 @@ class Trainer:
         self.model.eval()
         if self.out is not None:
             _save_model_into(self.model, self.out)
-            self._save_loss_curve()
+            self._save_loss_curve(final=True)
 
 
 # --- helpers ---------------------------------------------------------------------------------
