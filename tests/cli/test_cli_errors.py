@@ -28,7 +28,7 @@ def assert_one_line_error(code, err, *needles):
 CASES = [
     (["train", "gausian", "--data", "moons"], ["unknown model 'gausian'", "did you mean 'gaussian'"]),
     (["train", "gaussian", "--data", "moon"], ["unknown dataset 'moon'", "did you mean 'moons'"]),
-    (["train", "gaussian", "--data", "moons", "--steps", "abc"], ["'abc' is not a valid integer"]),
+    (["train", "gaussian", "--data", "moons", "--steps", "abc"], ["Invalid value for '--steps'", "integer"]),
     (["train", "gaussian", "--data", "moons", "--steps", "0"], ["--steps must be a positive integer"]),
     (["train", "gaussian", "--data", "moons", "--lr", "-1"], ["--lr must be positive"]),
     (["train", "gaussian", "--data", "moons", "--set", "n_components"], ["--set expects key=value"]),
@@ -77,7 +77,8 @@ def test_finished_run_is_not_overwritten(capsys, tmp_path):
     # evaluating on data of another shape is a one-line error too
     assert_one_line_error(*run(["eval", str(out), "--data", "digits"], capsys), "shape")
     assert_one_line_error(*run(["eval", str(out), "--data", "moons", "--metrics", "nl"], capsys), "did you mean 'nll'")
-    assert_one_line_error(*run(["train", "gaussian", "--data", "moons", "--resume", str(out)], capsys), "no checkpoint to resume")
+    assert_one_line_error(*run(["train", "gaussian", "--data", "moons", "--resume", str(tmp_path / "fresh")], capsys),
+                          "no checkpoint to resume")
 
 
 def test_console_script_exit_code(tmp_path):

@@ -7,8 +7,8 @@ import sys
 from pathlib import Path
 from typing import Optional
 
-import click
 import typer
+from typer.exceptions import TyperException
 
 from ..errors import ConfigError, GenzooError
 
@@ -179,12 +179,14 @@ def main(argv: list[str] | None = None) -> None:
     _DEBUG = "--debug" in args
     try:
         app(args=args, prog_name="genzoo", standalone_mode=False)
-    except click.exceptions.Exit as e:
+    except typer.Exit as e:
         sys.exit(e.exit_code)
-    except click.exceptions.UsageError as e:
-        _fail(f"{e.format_message()}" + (f" (see genzoo {e.ctx.info_name} --help)" if e.ctx and e.ctx.info_name != "genzoo" else ""), e)
-    except click.exceptions.Abort as e:
+    except typer.Abort as e:
         _fail("aborted", e, code=130)
+    except TyperException as e:  # usage errors: bad flag, bad value, unknown command
+        ctx = getattr(e, "ctx", None)
+        hint = f" (see genzoo {ctx.info_name} --help)" if ctx is not None and ctx.info_name != "genzoo" else ""
+        _fail(e.format_message() + hint, e)
     except GenzooError as e:
         _fail(str(e), e)
     except KeyboardInterrupt as e:

@@ -33,7 +33,7 @@ class GaussianConfig(ModelConfig):
 
 def kmeans(x: Tensor, k: int, iters: int = 10) -> Tensor:
     """Lloyd's algorithm from a deterministic farthest-point start (no randomness needed)."""
-    centres = [x.mean(0)]
+    centres = [x[(x - x.mean(0)).norm(dim=1).argmax()]]
     for _ in range(1, k):
         d = torch.cdist(x, torch.stack(centres)).min(1).values
         centres.append(x[d.argmax()])
@@ -87,9 +87,21 @@ class GaussianMixture(GenerativeModel):
 
     @torch.no_grad()
     def _init_from(self, x: Tensor) -> None:
-        self.means.copy_(kmeans(x, self.config.n_components))
-        std = x.std(0).clamp_min(self.config.min_std * 10)
-        self.raw_diag.copy_((torch.expm1(std - self.config.min_std).clamp_min(1e-6).log() - math.log(math.e - 1)).expand_as(self.raw_diag))
+        """Means, covariances and weights of the k-means clusters of the first batch."""
+        k, d, floor = self.config.n_components, self.dim, self.config.min_std
+        self.means.copy_(kmeans(x, k))
+        assign = torch.cdist(x, self.means).argmin(1)
+        for j in range(k):
+            members = x[assign == j]
+            if len(members) > d:
+                cov = torch.cov(members.T).reshape(d, d) + (10 * floor) ** 2 * torch.eye(d)
+            else:
+                cov = torch.diag(x.var(0).clamp_min((10 * floor) ** 2))
+            chol = torch.linalg.cholesky(cov)
+            self.lower[j].copy_(torch.tril(chol, diagonal=-1))
+            diag = (chol.diagonal() - floor).clamp_min(1e-6)
+            self.raw_diag[j].copy_(torch.log(torch.expm1(diag)) - math.log(math.e - 1))  # inverse of scale_tril's softplus
+            self.logits[j] = math.log(max(len(members), 1) / len(x))
         self.initialized.fill_(True)
 
     def log_prob(self, x: Tensor) -> Tensor:
