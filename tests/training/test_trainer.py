@@ -153,7 +153,8 @@ def test_bad_settings_are_one_line_config_errors(tmp_path):
     for kw, msg in [({"out": blocker / "sub"}, "cannot write to"), ({"out": blocker}, "cannot write to"),
                     ({"steps": 0}, "steps=0 must be a positive integer"), ({"lr": -1.0}, "lr=-1.0"),
                     ({"schedule": "linear"}, "unknown schedule 'linear'"),
-                    ({"resume": True}, "resume=True needs out=")]:
+                    ({"resume": True}, "resume=True needs out="), ({"ema_decay": 1.0}, "ema_decay=1.0 is out of range"),
+                    ({"grad_clip": -1}, "grad_clip=-1 is out of range")]:
         with pytest.raises(ConfigError, match=msg) as e:
             gz.Trainer(toys.build(), toys.data(), **{"steps": 5, **kw})
         assert "\n" not in str(e.value)
@@ -217,3 +218,20 @@ def test_gaussian_family_end_to_end(tmp_path):
     x = data.x[:100]
     assert torch.equal(loaded.log_prob(x), trained.log_prob(x))
     assert (out / "samples" / "step_000060.png").is_file()
+
+
+@pytest.mark.parametrize("clip, expected", [(0.5, 0.5), (None, 30.0)])
+def test_gradient_clipping_scales_to_the_max_norm(clip, expected):
+    class Linear(toys.ToyFlow):
+        def loss(self, batch):  # gradient of mu is (30, 0) for every batch: norm 30
+            return {"loss": 30.0 * self.mu[0] + 0.0 * self.net(batch).sum()}
+
+        def configure_optimizers(self, lr, weight_decay=0.0, betas=None):
+            return [torch.optim.SGD(self.parameters(), lr=lr)]
+
+    model = toys.build(Linear, dropout=0.0)
+    trainer = gz.Trainer(model, toys.data(), steps=1, batch_size=16, lr=1.0, warmup=0, grad_clip=clip,
+                         ema_decay=None, progress=False)
+    trainer.fit()
+    assert trainer.history[0]["grad_norm"] == pytest.approx(30.0)
+    assert model.mu.detach().norm().item() == pytest.approx(expected, rel=1e-5)  # SGD, lr 1: the step is -g

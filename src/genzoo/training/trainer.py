@@ -81,6 +81,13 @@ class Trainer:
         self.grad_clip = float(grad_clip) if grad_clip else None
         self.ema_decay = None if ema_decay is None else float(ema_decay)
         self.bf16, self.device = bool(bf16), torch.device(device)
+        for name, value, ok in (("weight_decay", self.weight_decay, self.weight_decay >= 0),
+                                ("warmup", self.warmup, self.warmup >= 0),
+                                ("grad_clip", grad_clip, self.grad_clip is None or self.grad_clip > 0),
+                                ("ema_decay", ema_decay, self.ema_decay is None or 0 <= self.ema_decay < 1)):
+            if not ok:
+                raise ConfigError(f"{name}={value} is out of range (weight_decay, warmup, grad_clip >= 0; "
+                                  "0 <= ema_decay < 1, or None to turn the EMA off)")
         self.log_every = _positive_int("log_every", log_every or max(1, min(100, self.steps // 50)))
         self.sample_every = self.steps if sample_every is None else int(sample_every)
         self.checkpoint_every = min(1000, max(1, self.steps // 4)) if checkpoint_every is None else int(checkpoint_every)
@@ -238,10 +245,11 @@ class Trainer:
             opt.zero_grad(set_to_none=True)
         loss.backward()
         params = [p for p in self.model.parameters() if p.grad is not None]
-        norm = torch.nn.utils.clip_grad_norm_(params, self.grad_clip or math.inf) if params else torch.zeros(())
-        logs = {"loss": float(loss.detach()), **{k: float(v.detach() if isinstance(v, Tensor) else v) for k, v in out.items() if k != "loss"},
-                "grad_norm": float(norm)}
+        total = torch.nn.utils.get_total_norm([p.grad for p in params]) if params else torch.zeros(())
+        logs = {"loss": float(loss.detach()), **_scalars(out, skip="loss"), "grad_norm": float(total)}
         self._check_finite(logs, ("loss", "grad_norm"))
+        if self.grad_clip is not None and logs["grad_norm"] > self.grad_clip:  # scale only when needed
+            torch.nn.utils.clip_grads_with_norm_(params, self.grad_clip, total)
         for opt in self.optimizers:
             opt.step()
         return logs
@@ -249,7 +257,7 @@ class Trainer:
     def _manual_step(self, batch) -> dict[str, float]:
         with self._autocast():
             logs = self.model.training_step(batch, self.step, optimizers=self.optimizers)
-        logs = {k: float(v) for k, v in logs.items()}
+        logs = _scalars(logs)
         self._check_finite(logs, list(logs))
         return logs
 
@@ -343,6 +351,19 @@ def _save_model_into(model: GenerativeModel, out: Path) -> None:
             shutil.rmtree(target)
         os.replace(item, target)
     shutil.rmtree(tmp, ignore_errors=True)
+
+
+def _scalars(values: dict, skip: str | None = None) -> dict[str, float]:
+    """The scalar entries of a loss / training_step dict as floats (other entries are not logged)."""
+    out = {}
+    for k, v in values.items():
+        if k == skip:
+            continue
+        if isinstance(v, Tensor) and v.numel() == 1:
+            out[k] = float(v.detach())
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[k] = float(v)
+    return out
 
 
 def _to_device(batch, device: torch.device):
