@@ -14,14 +14,19 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import torch
 from tokenizers import Regex, decoders, models, pre_tokenizers, trainers
 from tokenizers import Tokenizer as HFTokenizer
 
 from ..errors import DataError
+from . import fast_encode
 
 EOS = "<|endoftext|>"
 UNK = "<|unk|>"
 _PAD_NAMES = ("<|pad|>", "<pad>", "[PAD]")
+_FAST_FROM = 20_000  # characters: longer texts use the exact fast encoders of fast_encode.py
+_UNSET = object()
 
 
 class Tokenizer:
@@ -35,6 +40,7 @@ class Tokenizer:
         self.eos_token_id: int = eos
         pad = next((hf.token_to_id(t) for t in _PAD_NAMES if hf.token_to_id(t) is not None), None)
         self.pad_token_id: int = eos if pad is None else pad
+        self._fast = _UNSET
 
     # ---------------------------------------------------------------- use
     @property
@@ -42,7 +48,21 @@ class Tokenizer:
         return self.hf.get_vocab_size(with_added_tokens=True)
 
     def encode(self, text: str) -> list[int]:
-        return self.hf.encode(text, add_special_tokens=False).ids
+        return self.encode_array(text).tolist() if len(text) > _FAST_FROM else self.hf.encode(text, add_special_tokens=False).ids
+
+    def encode_tensor(self, text: str) -> torch.Tensor:
+        """The ids of a (long) text as a 1-D LongTensor."""
+        return torch.from_numpy(self.encode_array(text))
+
+    def encode_array(self, text: str) -> np.ndarray:
+        """Ids as an int64 array; long texts take an exact fast path (``fast_encode``) when it applies."""
+        if len(text) > _FAST_FROM:
+            if self._fast is _UNSET:
+                self._fast = fast_encode.plan(self.hf)
+            ids = None if self._fast is None else self._fast(text)
+            if ids is not None:
+                return ids
+        return np.asarray(self.hf.encode(text, add_special_tokens=False).ids, dtype=np.int64)
 
     def encode_batch(self, texts: list[str]) -> list[list[int]]:
         return [e.ids for e in self.hf.encode_batch(texts, add_special_tokens=False)]
