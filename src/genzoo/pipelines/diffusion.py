@@ -1,0 +1,123 @@
+"""``DiffusionPipeline``: diffusers-style image generation from a saved directory.
+
+    pipe = gz.pipelines.DiffusionPipeline.from_pretrained(DIR)
+    images = pipe(batch_size=16, num_inference_steps=20, guidance_scale=3.0, class_labels=[1, 2, ...],
+                  generator=torch.Generator().manual_seed(0), output_type="pil").images
+
+``DIR`` is a genzoo ``ddpm`` directory (``config.json`` with ``model_type``) or a diffusers
+``DDPMPipeline``-style directory (``model_index.json``, ``scheduler/scheduler_config.json``,
+``unet/config.json`` + ``unet/diffusion_pytorch_model.safetensors``) whose UNet2DModel uses
+DownBlock2D / AttnDownBlock2D / UpBlock2D / AttnUpBlock2D blocks.
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import Tensor
+
+from ..errors import CheckpointError, ConfigError
+from ..models.diffusion import DDPM, DDPMConfig
+from ..nn.unet import unet_kwargs_from_diffusers
+from ..samplers.denoise import canonical_sampler
+from ..samplers.scheduler_config import from_diffusers
+from ..serialization import load_state_into, load_tensors, read_json
+
+OUTPUT_TYPES = ("pil", "tensor", "pt", "np")
+
+
+@dataclasses.dataclass
+class ImagePipelineOutput:
+    images: Any
+
+
+def load_diffusers_ddpm(path) -> DDPM:
+    """A genzoo ``DDPM`` from a diffusers pipeline directory (UNet2DModel + a supported scheduler)."""
+    path = Path(path)
+    ucfg = read_json(path / "unet" / "config.json")
+    scfg = read_json(path / "scheduler" / "scheduler_config.json")
+    try:
+        kw = unet_kwargs_from_diffusers(ucfg)
+        sampler, schedule, options = from_diffusers(scfg)
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    if kw["in_channels"] != kw["out_channels"]:
+        raise CheckpointError(f"{path}: UNet2DModel with {kw['in_channels']} input and {kw['out_channels']} output channels "
+                              "(learned variance?) is not supported")
+    size = ucfg.get("sample_size") or 32
+    size = size if isinstance(size, int) else size[0]
+    config = DDPMConfig(
+        shape=(kw["in_channels"], size, size), num_classes=kw["num_class_embeds"], null_class=False,
+        num_train_timesteps=schedule["num_train_timesteps"], beta_schedule=schedule["beta_schedule"],
+        beta_start=schedule["beta_start"], beta_end=schedule["beta_end"], prediction=schedule["prediction_type"],
+        sampler=sampler, sample_steps=50 if sampler != "ddpm" else schedule["num_train_timesteps"],
+        timestep_spacing=options.get("timestep_spacing"), steps_offset=options.get("steps_offset", 0),
+        use_karras_sigmas=options.get("use_karras_sigmas"), clip_sample=options.get("clip_sample", False),
+        block_out_channels=kw["block_out_channels"], layers_per_block=kw["layers_per_block"],
+        attention_levels=kw["attention_levels"], norm_num_groups=kw["norm_num_groups"],
+        attention_head_dim=kw["attention_head_dim"], norm_eps=kw["norm_eps"], mid_attention=kw["mid_attention"],
+        flip_sin_to_cos=kw["flip_sin_to_cos"], freq_shift=kw["freq_shift"], dropout=kw["dropout"])
+    model = DDPM(config)
+    weights = path / "unet" / "diffusion_pytorch_model.safetensors"
+    load_state_into(model.net, load_tensors(weights), weights)
+    return model.eval()
+
+
+class DiffusionPipeline:
+    """A ``ddpm`` model plus its default sampler, called like diffusers' ``DDPMPipeline``."""
+
+    def __init__(self, model: DDPM):
+        if not isinstance(model, DDPM):
+            raise ConfigError(f"DiffusionPipeline needs a ddpm model, got {type(model).__name__}")
+        self.model = model.eval()
+
+    @classmethod
+    def from_pretrained(cls, path, device: str | torch.device = "cpu") -> "DiffusionPipeline":
+        path = Path(path)
+        if (path / "config.json").is_file():
+            model = DDPM.from_pretrained(path)
+        elif (path / "model_index.json").is_file():
+            model = load_diffusers_ddpm(path)
+        else:
+            raise CheckpointError(f"{path}: neither a genzoo model (config.json) nor a diffusers pipeline (model_index.json)")
+        return cls(model.to(device))
+
+    def save_pretrained(self, path) -> None:
+        self.model.save_pretrained(path)
+
+    @property
+    def sampler(self) -> str:
+        return self.model.config.sampler
+
+    def __call__(self, batch_size: int = 1, num_inference_steps: int | None = None, guidance_scale: float | None = None,
+                 class_labels=None, generator: torch.Generator | None = None, output_type: str = "pil",
+                 sampler: str | None = None, eta: float | None = None, height: int | None = None,
+                 width: int | None = None, return_dict: bool = True):
+        if output_type not in OUTPUT_TYPES:
+            raise ConfigError(f"output_type {output_type!r} is not one of {', '.join(OUTPUT_TYPES)}")
+        shape = tuple(self.model.config.shape)
+        if (height or shape[-2]) != shape[-2] or (width or shape[-1]) != shape[-1]:
+            raise ConfigError(f"this model generates {shape[-2]}x{shape[-1]} images, not {height or shape[-2]}x{width or shape[-1]}; "
+                              "omit height/width or train a model at that size")
+        if sampler is not None:
+            canonical_sampler(sampler)
+        x = self.model.sample(batch_size, generator=generator, steps=num_inference_steps, sampler=sampler,
+                              guidance_scale=guidance_scale, class_labels=class_labels, eta=eta)
+        images = to_output(x, output_type) if self.model.is_image else x
+        return ImagePipelineOutput(images) if return_dict else (images,)
+
+
+def to_output(x: Tensor, output_type: str):
+    """Images in [-1, 1] (N, C, H, W) -> tensors in [0, 1], numpy NHWC or PIL images."""
+    x = ((x.detach().float().cpu() + 1) / 2).clamp(0, 1)
+    if output_type in ("tensor", "pt"):
+        return x
+    arr = x.permute(0, 2, 3, 1).numpy()
+    if output_type == "np":
+        return arr
+    from PIL import Image
+
+    u8 = (arr * 255).round().astype("uint8")
+    return [Image.fromarray(a[..., 0] if a.shape[-1] == 1 else a) for a in u8]
