@@ -235,3 +235,26 @@ def test_gradient_clipping_scales_to_the_max_norm(clip, expected):
     trainer.fit()
     assert trainer.history[0]["grad_norm"] == pytest.approx(30.0)
     assert model.mu.detach().norm().item() == pytest.approx(expected, rel=1e-5)  # SGD, lr 1: the step is -g
+
+
+def test_text_samples_are_decoded_with_the_dataset_tokenizer(tmp_path):
+    from genzoo.data.base import GenDataset
+
+    class Tok:
+        vocab_size = 5
+
+        def decode(self, ids):
+            return "".join("abcde"[i] for i in ids)
+
+    class Unigram(toys.ToyFlow):
+        def loss(self, batch):
+            logits = self.net(torch.ones(1, 2)).repeat(1, 3)[:, :5]
+            return {"loss": torch.nn.functional.cross_entropy(logits.expand(batch.numel(), 5), batch.reshape(-1))}
+
+        def sample(self, n, *, generator=None, **kw):
+            return torch.randint(0, 5, (n, 6), generator=generator)
+
+    data = GenDataset("tiny-text", "train", "text", torch.randint(0, 5, (40, 6)), tokenizer=Tok())
+    gz.Trainer(toys.build(Unigram), data, steps=2, batch_size=8, out=tmp_path, progress=False).fit()
+    text = (tmp_path / "samples" / "step_000002.txt").read_text()
+    assert text.count("--- sample") == 4 and set(text.split("\n")[1]) <= set("abcde")
