@@ -37,13 +37,13 @@ def accuracy(net: SmallConvNet, data) -> float:
     return (net(data.x)[1].argmax(1) == data.y).float().mean().item()
 
 
-def train(name: str, epochs: int, seed: int = 0, out: Path = WEIGHTS_DIR) -> float:
+def train(name: str, epochs: int, seed: int = 0, out: Path = WEIGHTS_DIR, steps: int | None = None) -> float:
     torch.manual_seed(seed)
     g = torch.Generator().manual_seed(seed)
     train_set, test_set = gz.load_dataset(SETS[name], "train"), gz.load_dataset(SETS[name], "test")
     net = SmallConvNet(train_set.shape[0], train_set.num_classes)
     opt = torch.optim.Adam(net.parameters(), lr=2e-3)
-    steps = epochs * (len(train_set) // 64)
+    steps = steps or epochs * (len(train_set) // 64)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=2e-3, total_steps=steps)
     start = time.perf_counter()
     for step in range(steps):

@@ -1,0 +1,55 @@
+"""The shipped feature extractors: small, accurate, loadable, and reproducible from the script."""
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+
+import genzoo as gz
+from genzoo.errors import CheckpointError
+from genzoo.features import extractor_name_for, load_extractor
+from genzoo.features.classifier import WEIGHTS_DIR
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.parametrize("name, dataset, min_acc", [("digits", "digits16", 0.97), ("shapes", "shapes", 0.97)])
+def test_shipped_weights_small_and_accurate(name, dataset, min_acc):
+    path = WEIGHTS_DIR / f"{name}.safetensors"
+    assert path.stat().st_size < 2**20
+    net = load_extractor(name)
+    test = gz.load_dataset(dataset, "test")
+    with torch.no_grad():
+        feats, logits = net(test.x)
+    assert feats.shape == (len(test), net.num_features) and net.label == name
+    assert (logits.argmax(1) == test.y).float().mean() >= min_acc
+
+
+def test_digits_8x8_are_upsampled_like_digits16():
+    net = load_extractor("digits")
+    small, big = gz.load_dataset("digits", "test"), gz.load_dataset("digits16", "test")
+    with torch.no_grad():
+        acc = (net(small.x)[1].argmax(1) == small.y).float().mean()
+        # digits16 is the bilinear upsampling re-quantised to 17 levels: features nearly agree
+        gap = (net.features(small.x) - net.features(big.x)).norm(dim=1).mean() / net.features(big.x).norm(dim=1).mean()
+    assert acc >= 0.95 and gap < 0.1
+
+
+def test_dataset_to_extractor_names_and_missing_weights(tmp_path):
+    assert [extractor_name_for(n) for n in ("digits", "digits16-bin", "shapes-bin", "moons")] == ["digits", "digits", "shapes", None]
+    with pytest.raises(CheckpointError, match="retrain"):
+        load_extractor(tmp_path / "nope.safetensors")
+
+
+def test_training_script_is_reproducible(tmp_path):
+    spec = importlib.util.spec_from_file_location("train_fx", ROOT / "scripts" / "train_feature_extractor.py")
+    script = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(script)
+    script.SETS["tiny"] = "digits16"
+    try:
+        for out in ("a", "b"):
+            script.train("tiny", epochs=1, out=tmp_path / out, steps=4)
+    finally:
+        del script.SETS["tiny"]
+    assert (tmp_path / "a" / "tiny.safetensors").read_bytes() == (tmp_path / "b" / "tiny.safetensors").read_bytes()
+    assert load_extractor(tmp_path / "a" / "tiny.safetensors").meta["epochs"] == 1
