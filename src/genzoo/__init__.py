@@ -20,8 +20,12 @@ def __getattr__(name: str):
         from .training import Trainer
 
         return Trainer
-    if name == "metrics":  # gz.metrics.fid_from_features(...) without importing it eagerly
-        import importlib
+    if name == "pipeline":  # gz.pipeline("text-generation", model=DIR), like transformers
+        from .pipelines import pipeline
 
-        return importlib.import_module(".metrics", __name__)
+        return pipeline
+    if name in ("metrics", "models", "pipelines", "samplers", "objectives", "nn", "leaderboard"):
+        import importlib  # gz.metrics.fid_from_features(...) without importing it eagerly
+
+        return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'genzoo' has no attribute {name!r}")
