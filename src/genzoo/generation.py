@@ -53,14 +53,18 @@ class GenerationConfig:
     use_cache: bool = True
 
     def update(self, **kw: Any) -> "GenerationConfig":
-        """A copy with the non-None ``kw`` applied; unknown names raise a one-line error."""
-        names = {f.name for f in dataclasses.fields(self)}
+        """A copy with ``kw`` applied; unknown names raise a one-line error.
+
+        ``None`` switches off an optional setting (``eos_token_id=None``: never stop early;
+        ``top_k=None``) and means "unchanged" for the others (``temperature``, ``top_p`` ...).
+        """
+        fields = {f.name: f for f in dataclasses.fields(self)}
         for k in kw:
-            if k not in names:
+            if k not in fields:
                 from .errors import did_you_mean
 
-                raise ConfigError(f"generate() got an unknown option {k!r}{did_you_mean(k, names)}")
-        new = dataclasses.replace(self, **{k: v for k, v in kw.items() if v is not None})
+                raise ConfigError(f"generate() got an unknown option {k!r}{did_you_mean(k, fields)}")
+        new = dataclasses.replace(self, **{k: v for k, v in kw.items() if v is not None or fields[k].default is None})
         new.validate()
         return new
 

@@ -1,0 +1,175 @@
+"""Greedy decoding speed: genzoo GPT vs transformers GPT2LMHeadModel, same process, same weights.
+
+Random-weight GPT-2 shapes (nothing downloaded): the transformers model is built from a GPT2Config,
+saved, and loaded into genzoo with ``GPT.from_pretrained`` (the HF conversion path). Both decode the
+same 16-token prompt greedily for 128 new tokens; the tokens must be identical in fp32.
+
+Batch-1 decoding of the 124M shape reads every weight once per token, so its speed is bounded by
+memory bandwidth: tokens/s ≤ copy bandwidth / weight bytes. The script measures the copy bandwidth
+and prints that limit and how close each implementation gets. ``--modes bf16,int8`` adds genzoo's
+reduced-precision weights, reporting speed against transformers fp32, token agreement and the
+relative perplexity change on held-out tokens (``--ppl-model DIR --ppl-data pystdlib`` measures it
+on real text with a trained model instead of the random-weight one).
+
+    python benchmarks/bench_decode.py                       # everything (a few minutes)
+    python benchmarks/bench_decode.py --shape 10M --new 32  # a first look
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import tempfile
+import time
+
+import torch
+
+SHAPES = {
+    "124M": dict(n_layer=12, n_head=12, n_embd=768, vocab_size=50257, n_positions=1024),
+    "10M": dict(n_layer=6, n_head=6, n_embd=384, vocab_size=65, n_positions=256),
+}
+
+
+def copy_bandwidth(mb: int = 512, repeats: int = 5) -> float:
+    """Bytes/s of a large tensor copy (read + write both counted)."""
+    a = torch.empty(mb * 2**20 // 4)
+    b = torch.empty_like(a)
+    a.fill_(1.0)
+    b.copy_(a)
+    best = min(_timed(lambda: b.copy_(a)) for _ in range(repeats))
+    return 2 * a.numel() * 4 / best
+
+
+def _timed(fn) -> float:
+    t = time.perf_counter()
+    fn()
+    return time.perf_counter() - t
+
+
+def weight_bytes(model: torch.nn.Module) -> int:
+    seen, total = set(), 0
+    for t in list(model.parameters()) + list(model.buffers()):
+        if t.data_ptr() in seen:
+            continue
+        seen.add(t.data_ptr())
+        total += t.numel() * t.element_size()
+    return total
+
+
+def decode_hf(hf, prompt, new):
+    return hf.generate(prompt, attention_mask=torch.ones_like(prompt), max_new_tokens=new, min_new_tokens=new,
+                       do_sample=False, pad_token_id=0, eos_token_id=None)
+
+
+def decode_gz(model, prompt, new):
+    return model.generate(prompt, max_new_tokens=new, eos_token_id=None)
+
+
+def best_time(fn, repeats: int) -> tuple[float, torch.Tensor]:
+    best, out = math.inf, None
+    for _ in range(repeats):
+        t = time.perf_counter()
+        out = fn()
+        best = min(best, time.perf_counter() - t)
+    return best, out
+
+
+@torch.inference_mode()
+def perplexity(model, x: torch.Tensor) -> float:
+    lp = model.token_log_probs(x)[:, 1:]  # next-token predictions only
+    return math.exp(-lp.float().mean().item())
+
+
+def run_shape(name, batches, new, prompt_len, modes, repeats, bandwidth, ppl_tokens):
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from genzoo.models.gpt import GPT
+
+    torch.manual_seed(0)
+    hf = GPT2LMHeadModel(GPT2Config(**SHAPES[name], bos_token_id=0, eos_token_id=0)).eval()
+    with tempfile.TemporaryDirectory() as d:
+        hf.save_pretrained(d)
+        models = {"fp32": GPT.from_pretrained(d)}
+        for mode in modes:
+            if mode != "fp32":
+                models[mode] = GPT.from_pretrained(d).quantize(mode)
+    vocab = SHAPES[name]["vocab_size"]
+    prompt = torch.randint(0, vocab, (1, prompt_len), generator=torch.Generator().manual_seed(1))
+    decode_hf(hf, prompt, 4), decode_gz(models["fp32"], prompt, 4)  # warm up
+    wbytes = weight_bytes(models["fp32"])
+    limit = bandwidth / wbytes
+    print(f"\n== {name}: {sum(p.numel() for p in models['fp32'].parameters()) / 1e6:.1f}M params, "
+          f"{wbytes / 1e6:.0f} MB fp32 weights -> batch-1 bandwidth limit {limit:.1f} tok/s")
+    rows = []
+    for batch in batches:
+        p = prompt.repeat(batch, 1)
+        t_hf, out_hf = best_time(lambda: decode_hf(hf, p, new), repeats)
+        hf_tps = batch * new / t_hf
+        rows.append((name, batch, "transformers fp32", hf_tps, 1.0, "-", ""))
+        for mode, model in models.items():
+            t, out = best_time(lambda: decode_gz(model, p, new), repeats)
+            same = (out == out_hf)[:, prompt_len:].float().mean().item()
+            tps = batch * new / t
+            extra = ""
+            if batch == 1:
+                lim = bandwidth / weight_bytes(model)
+                extra = f"{100 * tps / lim:.0f}% of its limit {lim:.0f}"
+            rows.append((name, batch, f"genzoo {mode}", tps, tps / hf_tps, f"{100 * same:.1f}%", extra))
+        if batch == 1:
+            rows[-len(models) - 1] = rows[-len(models) - 1][:6] + (f"{100 * hf_tps / limit:.0f}% of limit {limit:.0f}",)
+    held_out = torch.randint(0, vocab, (4, 64), generator=torch.Generator().manual_seed(2)) if ppl_tokens is None else ppl_tokens
+    if ppl_tokens is None:
+        ref = perplexity(models["fp32"], held_out)
+        for mode, model in models.items():
+            print(f"   perplexity ({mode}, random held-out tokens): {perplexity(model, held_out):.4f} "
+                  f"({100 * (perplexity(model, held_out) / ref - 1):+.3f}% vs fp32)")
+    return rows
+
+
+def ppl_on_text(model_dir: str, data: str, modes) -> None:
+    """Relative perplexity change of bf16 / int8 weights on held-out text with a trained model."""
+    import genzoo as gz
+    from genzoo.models.gpt import GPT
+
+    test = gz.load_dataset(data, split="test")
+    x = test.x[:64]
+    ref = perplexity(GPT.from_pretrained(model_dir), x)
+    print(f"\n== held-out {data} ({x.numel()} tokens), model {model_dir}: fp32 perplexity {ref:.4f}")
+    for mode in modes:
+        if mode == "fp32":
+            continue
+        ppl = perplexity(GPT.from_pretrained(model_dir).quantize(mode), x)
+        print(f"   {mode}: perplexity {ppl:.4f} ({100 * (ppl / ref - 1):+.3f}% vs fp32)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shape", default="all", choices=["all", *SHAPES])
+    ap.add_argument("--batches", default="1,8", help="batch sizes for 124M (10M always uses 1)")
+    ap.add_argument("--new", type=int, default=128)
+    ap.add_argument("--prompt", type=int, default=16)
+    ap.add_argument("--modes", default="fp32,bf16,int8")
+    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--ppl-model", default=None)
+    ap.add_argument("--ppl-data", default="pystdlib")
+    args = ap.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    modes = args.modes.split(",")
+    bandwidth = copy_bandwidth()
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, copy bandwidth {bandwidth / 1e9:.1f} GB/s")
+    rows = []
+    if args.shape in ("all", "124M"):
+        rows += run_shape("124M", [int(b) for b in args.batches.split(",")], args.new, args.prompt, modes, args.repeats, bandwidth, None)
+    if args.shape in ("all", "10M"):
+        rows += run_shape("10M", [1], args.new, args.prompt, modes, args.repeats, bandwidth, None)
+    print("\n| shape | batch | implementation | tokens/s | vs transformers fp32 | same tokens | bandwidth |")
+    print("|---|---|---|---|---|---|---|")
+    for name, batch, impl, tps, ratio, same, extra in rows:
+        print(f"| {name} | {batch} | {impl} | {tps:.1f} | {ratio:.2f}x | {same} | {extra} |")
+    if args.ppl_model:
+        ppl_on_text(args.ppl_model, args.ppl_data, modes)
+
+
+if __name__ == "__main__":
+    main()
