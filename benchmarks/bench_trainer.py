@@ -1,6 +1,7 @@
 """Per-step cost of genzoo's Trainer against a bare PyTorch loop on the same model, in one process.
 
     python benchmarks/bench_trainer.py [--steps 400] [--threads 1]
+    python benchmarks/bench_trainer.py --parts     # each added piece timed alone
 
 Workload: the zuko_moons anchor's shape (an MLP 2 -> 64 -> 64 -> 2 with a Gaussian-likelihood loss,
 batch 256, lr 1e-3) on 8gaussians-like data. The bare loop is the minimal AdamW loop (random batch
@@ -65,8 +66,11 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=400)
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--parts", action="store_true", help="time the pieces the Trainer adds, one by one")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.parts:
+        return parts()
     x = torch.randn(20000, 2)
     runs = {
         "bare AdamW loop": lambda m: bare(m, x, args.steps, 256, 1e-3),
@@ -86,6 +90,37 @@ def main():
     for name, ts in times.items():
         t = statistics.median(ts)
         print(f"{name:36s} {args.steps / t:9.0f} {1000 * t / args.steps:8.3f} {t / base:7.2f}x")
+
+
+def parts():
+    """Cost of each piece the Trainer adds to a step, timed alone (min over 5 repeats of 300 calls)."""
+    import timeit
+
+    from genzoo.training.ema import EMA
+    from genzoo.training.schedule import LRLambda
+
+    model, x = MLPDensity(MLPConfig()), torch.randn(256, 2)
+    model.loss(x)["loss"].backward()
+    params = list(model.parameters())
+    grads = [p.grad for p in params]
+    opt = torch.optim.AdamW(params, lr=1e-3)
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, LRLambda(steps=10**9, warmup=100, schedule="cosine"))
+    ema = EMA(model, 0.999)
+
+    def step():
+        loss = model.loss(x)["loss"]
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+
+    pieces = {"bare step (fwd+bwd+AdamW)": step, "EMA update": lambda: ema.update(5),
+              "grad norm (get_total_norm + sync)": lambda: float(torch.nn.utils.get_total_norm(grads)),
+              "clip_grad_norm_ (not used)": lambda: float(torch.nn.utils.clip_grad_norm_(params, 1.0)),
+              "LambdaLR.step": sched.step}
+    print(f"{'piece':36s} {'us/call':>9s}")
+    for name, fn in pieces.items():
+        t = min(timeit.repeat(fn, number=300, repeat=5)) / 300
+        print(f"{name:36s} {1e6 * t:9.1f}")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,11 @@ class EMA:
 
             raise ConfigError(f"ema_decay={decay} must be in [0, 1); use None to disable the EMA")
         self.model, self.decay = model, decay
-        self.shadow: dict[str, Tensor] = {name: t.detach().clone() for name, t in self._tracked().items()}
+        # the live tensors are resolved once: optimizers, BatchNorm and ActNorm update them in place
+        # (a buffer re-assigned to a new tensor object during training would not be seen)
+        self._live: dict[str, Tensor] = self._tracked()
+        self.shadow: dict[str, Tensor] = {name: t.detach().clone() for name, t in self._live.items()}
+        self._pairs = ([self.shadow[n] for n in self._live], list(self._live.values()))
 
     def _tracked(self) -> dict[str, Tensor]:
         """Floating-point parameters and buffers by name (tied tensors appear once)."""
@@ -39,12 +43,8 @@ class EMA:
     @torch.no_grad()
     def update(self, step: int) -> None:
         """Blend in the current weights after optimiser step ``step`` (1-based)."""
-        current = self._tracked()
-        names = list(self.shadow)
-        if not names:
-            return
-        torch._foreach_lerp_([self.shadow[n] for n in names], [current[n].detach() for n in names],
-                             1.0 - self.decay_at(step))
+        if self.shadow:
+            torch._foreach_lerp_(*self._pairs, 1.0 - self.decay_at(step))
 
     @torch.no_grad()
     def copy_to(self, model: nn.Module | None = None) -> None:
@@ -57,15 +57,14 @@ class EMA:
     @contextlib.contextmanager
     def swapped_in(self):
         """Temporarily run the model with the averaged weights (for sampling during training)."""
-        backup = {n: t.detach().clone() for n, t in self._tracked().items()}
+        backup = {n: t.detach().clone() for n, t in self._live.items()}
         self.copy_to()
         try:
             yield self.model
         finally:
             with torch.no_grad():
-                current = self._tracked()
                 for n, t in backup.items():
-                    current[n].copy_(t)
+                    self._live[n].copy_(t)
 
     def state_dict(self) -> dict[str, Tensor]:
         return dict(self.shadow)
