@@ -123,3 +123,12 @@ def test_errors():
         gz.load_dataset("moons", split="validation")
     with pytest.raises(ConfigError, match="did you mean 'moons'"):
         gz.load_dataset("moon")
+
+
+def test_unknown_option_is_a_one_line_error():
+    with pytest.raises(ConfigError, match="dataset 'moons' has no option 'noise'; its options: \\(none\\)"):
+        gz.load_dataset("moons", noise=0.1)
+    with pytest.raises(ConfigError, match="has no option 'blocksize'; its options: tokenizer, block_size, vocab_size"):
+        gz.load_dataset("pystdlib", blocksize=4)
+    with pytest.raises(ConfigError, match="did you mean 'folder:'"):
+        gz.load_dataset("fodler:/tmp")

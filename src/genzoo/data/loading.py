@@ -1,8 +1,10 @@
 """``load_dataset(name, split)``: look a dataset up in the registry, or parse ``text:PATH`` / ``folder:PATH``."""
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
+from ..errors import ConfigError
 from ..registry import DATASETS
 from .base import GenDataset
 
@@ -11,5 +13,23 @@ def load_dataset(name: str, split: str = "train", **kw: Any) -> GenDataset:
     """Load a built-in dataset by name (``gz.list_datasets()``) with its fixed split and seed."""
     if ":" in name:
         prefix, arg = name.split(":", 1)
-        return DATASETS.get(prefix + ":")(arg, split=split, **kw)
-    return DATASETS.get(name)(split=split, **kw)
+        fn, args = DATASETS.get(prefix + ":"), (arg,)
+    else:
+        fn, args = DATASETS.get(name), ()
+    _check_options(name, fn, args, kw)
+    return fn(*args, split=split, **kw)
+
+
+def _check_options(name: str, fn, args: tuple, kw: dict[str, Any]) -> None:
+    """Unknown keyword options give a one-line error listing the valid ones."""
+    try:
+        sig = inspect.signature(fn)
+    except (TypeError, ValueError):
+        return
+    if any(p.kind is p.VAR_KEYWORD for p in sig.parameters.values()):
+        return
+    valid = [p for p in sig.parameters if p != "split"][len(args):]
+    bad = sorted(set(kw) - set(valid))
+    if bad:
+        raise ConfigError(f"dataset {name!r} has no option {bad[0]!r}; "
+                          f"its options: {', '.join(valid) if valid else '(none)'}")
