@@ -164,11 +164,12 @@ def bench(
 
 
 @app.command()
-def demo(out: Path = typer.Option(Path("demo"), help="Where the report goes.")):
+def demo(out: Path = typer.Option(Path("demo"), help="Where the report goes."),
+         quick: bool = typer.Option(False, help="Only the leaderboard subset, at the quick budget.")):
     """The main job: a quick tour that trains, samples and evaluates, then writes a report."""
     from .demo import run_demo
 
-    report = run_demo(out)
+    report = run_demo(out, quick=quick)
     typer.echo(f"report written to {report}")
 
 
