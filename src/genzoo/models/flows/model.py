@@ -140,6 +140,10 @@ class FlowModel(GenerativeModel):
             terms.append(self.flow.log_prob(xt) - log_q)
         return torch.logsumexp(torch.stack(terms), 0) - math.log(samples)
 
+    def configure_optimizers(self, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999)) -> list[torch.optim.Optimizer]:
+        """AdamW with the fused (single-kernel) update: flows have many small parameter tensors."""
+        return [torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=weight_decay, betas=betas, fused=True)]
+
     # --- sampling --------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None, temperature: float = 1.0, **kw) -> Tensor:

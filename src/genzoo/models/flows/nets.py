@@ -34,7 +34,7 @@ class ResBlock(nn.Module):
 
     def __init__(self, channels: int):
         super().__init__()
-        groups = 8 if channels % 8 == 0 else 1
+        groups = 8 if channels % 8 == 0 and channels >= 32 else 1  # >= 2 values per group even at 1x1
         self.body = nn.Sequential(
             nn.GroupNorm(groups, channels), nn.SiLU(), nn.Conv2d(channels, channels, 3, padding=1),
             nn.GroupNorm(groups, channels), nn.SiLU(), nn.Conv2d(channels, channels, 3, padding=1),

@@ -49,3 +49,23 @@ class MultiScale(Transform):
         x_rest, ld = self.inner.inverse(z[:, self.keep:], context)
         return torch.cat([z[:, : self.keep], x_rest], 1), ld
 
+
+
+def multiscale(shape, scales: int, pre, post, final) -> Transform:
+    """RealNVP's multi-scale architecture, recursively and shape-preserving:
+
+        level(x) = pre(x) -> Squeeze -> post -> MultiScale(keep half, level(rest)) -> Unsqueeze
+
+    with ``final(shape)`` at the coarsest scale. ``pre``/``post``/``final`` map a (C, H, W) shape to
+    a list of transforms for that shape.
+    """
+    from .base import Compose, Invert
+
+    c, h, w = shape
+    if scales == 0:
+        return Compose(*final(shape))
+    if h % 2 or w % 2:
+        raise ValueError(f"{scales} more scales need even sizes, got {h}x{w}; lower the number of scales")
+    squeezed = (4 * c, h // 2, w // 2)
+    inner = multiscale((2 * c, h // 2, w // 2), scales - 1, pre, post, final)
+    return Compose(*pre(shape), Squeeze(), *post(squeezed), MultiScale(2 * c, inner), Invert(Squeeze()))

@@ -1,0 +1,148 @@
+"""Flows benchmark: genzoo vs zuko on two-moons, in one process, on the same batches.
+
+Workload (= /work/shared/bench/anchors/zuko_moons.py): 20,000 training / 5,000 test points of
+``make_moons(noise=0.05)`` (genzoo's ``moons`` holds the same arrays), 4 transforms, hidden 64x64,
+batch 256, lr 1e-3, 2000 steps. zuko trains with ``torch.optim.Adam`` as in the anchor; genzoo
+with the optimizer its Trainer uses (``model.configure_optimizers``; pass ``--same-optimizer`` to
+give genzoo the anchor's plain Adam as well).
+
+The two runs are interleaved in chunks of ``--eval-every`` steps so that the load of a shared
+machine hits both alike; the test NLL is measured after every chunk with the clock stopped.
+Reported: steps/s, final test NLL, and the headline figure: genzoo's training time until its test
+NLL first reaches zuko's final test NLL, divided by zuko's total training time (lower is better;
+the target is <= 0.67).
+
+    python benchmarks/bench_flows.py                      # NSF and MAF, 2000 steps
+    python benchmarks/bench_flows.py --models nsf --steps 500
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+import torch
+
+import genzoo as gz
+
+
+class Contestant:
+    """One model + optimizer trained on its own (identically seeded) stream of batches."""
+
+    def __init__(self, name, module, log_prob, optimizer, train, seed=0):
+        self.name, self.module, self.log_prob, self.opt, self.train = name, module, log_prob, optimizer, train
+        self.batches = torch.Generator().manual_seed(seed)
+        self.seconds, self.steps, self.curve = 0.0, 0, []
+
+    def run(self, steps, batch_size):
+        start = time.perf_counter()
+        for _ in range(steps):
+            x = self.train[torch.randint(0, len(self.train), (batch_size,), generator=self.batches)]
+            loss = -self.log_prob(x).mean()
+            self.opt.zero_grad(set_to_none=True)
+            loss.backward()
+            self.opt.step()
+        self.seconds += time.perf_counter() - start
+        self.steps += steps
+
+    @torch.no_grad()
+    def evaluate(self, test):
+        self.module.eval()
+        nll = -self.log_prob(test).mean().item()
+        self.module.train()
+        self.curve.append((self.steps, self.seconds, nll))
+        return nll
+
+
+def contestants(kind, train, args):
+    import zuko
+
+    torch.manual_seed(args.seed)
+    zk = getattr(zuko.flows, kind.upper())(2, transforms=4, hidden_features=(64, 64))
+    zuko_c = Contestant(f"zuko {kind.upper()}", zk, lambda x: zk().log_prob(x), torch.optim.Adam(zk.parameters(), args.lr), train, args.seed)
+    torch.manual_seed(args.seed)
+    model = gz.build(kind, None, transforms=4, hidden=(64, 64))
+    model.train()
+    opt = torch.optim.Adam(model.parameters(), args.lr) if args.same_optimizer else model.configure_optimizers(lr=args.lr)[0]
+    ours = Contestant(f"genzoo {kind}", model, model.log_prob, opt, train, args.seed)
+    return zuko_c, ours
+
+
+def time_to_reach(curve, target):
+    """Training seconds (clock stopped during evaluation) when the NLL first reaches ``target``."""
+    for steps, seconds, nll in curve:
+        if nll <= target:
+            return steps, seconds
+    return None, None
+
+
+def compare(kind, train, test, args):
+    theirs, ours = contestants(kind, train, args)
+    for c in (theirs, ours):  # warm-up step outside the clock (allocator, lazy init), then reset
+        c.evaluate(test)
+        c.curve.clear()
+    while ours.steps < args.steps:
+        chunk = min(args.eval_every, args.steps - ours.steps)
+        for c in (theirs, ours) if (ours.steps // chunk) % 2 == 0 else (ours, theirs):
+            c.run(chunk, args.batch_size)
+            c.evaluate(test)
+    target = theirs.curve[-1][2]
+    steps_hit, t_hit = time_to_reach(ours.curve, target)
+    res = {
+        "model": kind,
+        "zuko": {"steps_per_s": theirs.steps / theirs.seconds, "seconds": theirs.seconds, "test_nll": target, "curve": theirs.curve},
+        "genzoo": {"steps_per_s": ours.steps / ours.seconds, "seconds": ours.seconds, "test_nll": ours.curve[-1][2], "curve": ours.curve},
+        "step_speed_ratio": (ours.steps / ours.seconds) / (theirs.steps / theirs.seconds),
+        "genzoo_steps_to_zuko_final_nll": steps_hit,
+        "time_to_zuko_final_nll_ratio": None if t_hit is None else t_hit / theirs.seconds,
+    }
+    hit = "never" if t_hit is None else f"{t_hit:.1f}s at step {steps_hit} -> ratio {res['time_to_zuko_final_nll_ratio']:.2f}"
+    print(f"{kind}: zuko {res['zuko']['steps_per_s']:.0f} steps/s NLL {target:.3f} ({theirs.seconds:.1f}s) | "
+          f"genzoo {res['genzoo']['steps_per_s']:.0f} steps/s NLL {res['genzoo']['test_nll']:.3f} ({ours.seconds:.1f}s) | "
+          f"step speed x{res['step_speed_ratio']:.2f} | genzoo reaches zuko's final NLL: {hit}", flush=True)
+    return res
+
+
+def plot(results, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(results), figsize=(5 * len(results), 3.6), squeeze=False)
+    for ax, res in zip(axes[0], results):
+        for who, style in (("zuko", "--"), ("genzoo", "-")):
+            curve = res[who]["curve"]
+            ax.plot([c[1] for c in curve], [c[2] for c in curve], style, label=f"{who} {res['model']}")
+        ax.axhline(res["zuko"]["test_nll"], color="grey", lw=0.5)
+        ax.set(xlabel="training seconds (eval excluded)", ylabel="test NLL (nats)", title=f"{res['model']} on moons",
+               ylim=(res["zuko"]["test_nll"] - 0.2, res["zuko"]["test_nll"] + 1.0))
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--models", default="nsf,maf")
+    p.add_argument("--steps", type=int, default=2000)
+    p.add_argument("--batch-size", type=int, default=256)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--eval-every", type=int, default=50)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (the anchor machine is 2-core and shared)")
+    p.add_argument("--same-optimizer", action="store_true", help="plain torch.optim.Adam for genzoo too")
+    p.add_argument("--out", default="benchmarks/results/flows_bench")
+    args = p.parse_args()
+    torch.set_num_threads(args.threads)
+    train, test = gz.load_dataset("moons", "train").x, gz.load_dataset("moons", "test").x
+    results = [compare(kind, train, test, args) for kind in args.models.split(",")]
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "results": results}, indent=1))
+    plot(results, out.with_suffix(".png"))
+    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
+
+
+if __name__ == "__main__":
+    main()
