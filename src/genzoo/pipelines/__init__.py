@@ -20,3 +20,4 @@ def pipeline(task: str, model=None, **kw: Any):
 
 
 __all__ = ["pipeline", "TASKS"]
+from .diffusion import DiffusionPipeline  # noqa: E402,F401  (diffusion engineer)
