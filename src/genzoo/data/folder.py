@@ -94,4 +94,5 @@ def image_folder(path: str, split: str = "train", size: int = 16, channels=3) ->
     y = None if labels is None else labels[idx]
     return GenDataset(name, split, "image", to_unit(images[idx], 256), y, levels=256,
                       num_classes=len(classes) or None,
-                      info={"classes": classes, "files": [rel[i] for i in idx.tolist()]})
+                      info={"classes": classes, "files": [rel[i] for i in idx.tolist()],
+                            "options": {"size": size, "channels": channels}})

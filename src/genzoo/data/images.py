@@ -76,16 +76,21 @@ def _levels(name: str, split: str) -> tuple[Tensor, Tensor, int]:
     raise KeyError(name)
 
 
+@functools.lru_cache(maxsize=None)
+def _images(name: str, split: str) -> tuple[Tensor, Tensor, int]:
+    """(x in [-1, 1], labels, levels) of any image set, ``-bin`` included."""
+    base = name.removesuffix("-bin")
+    v, y, levels = _levels(base, split)
+    x = to_unit(v, levels)
+    return (binarise(x), y, 2) if name.endswith("-bin") else (x, y, levels)
+
+
 def load_image_set(name: str, split: str = "train") -> GenDataset:
     """Load ``digits``, ``digits16``, ``shapes`` or one of their ``-bin`` variants."""
     check_split(name, split)
-    base, binary = (name[:-4], True) if name.endswith("-bin") else (name, False)
-    v, y, levels = _levels(base, split)
-    x = to_unit(v, levels)
-    if binary:
-        x, levels = binarise(x), 2
-    classes = list(SHAPE_CLASSES) if base == "shapes" else [str(i) for i in range(10)]
-    return GenDataset(name, split, "image", x, y.clone(), levels=levels, num_classes=len(classes),
+    x, y, levels = _images(name, split)
+    classes = list(SHAPE_CLASSES) if name.startswith("shapes") else [str(i) for i in range(10)]
+    return GenDataset(name, split, "image", x.clone(), y.clone(), levels=levels, num_classes=len(classes),
                       info={"classes": classes})
 
 

@@ -4,7 +4,8 @@ The text is split by position: the first 90% (cut at a line end) is ``train``, t
 A tokenizer is trained on the train text only (``tokenizer="char"``: one id per character;
 ``"bpe"``: byte-level BPE with ``vocab_size`` tokens, default 1024; or pass a ``Tokenizer``) and
 encodes both splits. ``x`` holds the non-overlapping chunks (N, block_size) of the token stream
-(a remainder shorter than a block is dropped); ``info["tokens"]`` is the whole 1-D stream.
+(a remainder shorter than a block is dropped); ``info["tokens"]`` is the whole 1-D stream and
+``info["options"]`` the keyword options to load the other split the same way.
 
 ``pystdlib``: every ``*.py`` under ``sysconfig.get_paths()["stdlib"]`` except the directories
 ``test``, ``tests``, ``idle_test``, ``site-packages``, ``__pycache__``, sorted by relative path,
@@ -122,7 +123,9 @@ def text_dataset(name: str, key, split: str, tokenizer="char", block_size: int =
                         f"block_size={block_size}; use a smaller block_size or a longer text")
     x = tokens[: n * block_size].view(n, block_size).clone()
     info = {"tokens": tokens.clone(), "n_chars": len(_splits(key)[split]), "block_size": block_size,
-            "tokenizer_kind": tokenizer if isinstance(tokenizer, str) else "custom"}
+            "tokenizer_kind": tokenizer if isinstance(tokenizer, str) else "custom",
+            "options": {"tokenizer": tokenizer, "block_size": block_size, "vocab_size": vocab_size}
+            if isinstance(tokenizer, str) else {"block_size": block_size}}
     if key == "pystdlib":
         info.update(python=platform.python_version(), source=sysconfig.get_paths()["stdlib"])
     return GenDataset(name, split, "text", x, tokenizer=tok, info=info)
