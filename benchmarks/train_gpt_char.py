@@ -66,6 +66,7 @@ def main() -> None:
         elapsed = time.process_time() - t_start
         curve.append({"step": step, "minutes": elapsed / 60, "train_loss": float(logs.get("loss", float("nan"))), "val_loss": loss})
         print(f"step {step} {elapsed / 60:.1f} CPU min train {curve[-1]['train_loss']:.3f} val {loss:.3f}", flush=True)
+        write_results(curve, {"steps": steps, "batch_size": args.batch_size, "lr": args.lr, "minutes": elapsed / 60})
         if elapsed > args.minutes * 60:
             trainer.stop()
 
@@ -73,10 +74,13 @@ def main() -> None:
                ema_decay=None, out=args.out, callbacks=[val_loss], progress=False, log_every=args.eval_every).fit()
     minutes = (time.process_time() - t_start) / 60
     final = gz.evaluate(model, test, ["nll", "perplexity"])
-    print(f"done in {minutes:.1f} min; test {final}", flush=True)
+    print(f"done in {minutes:.1f} CPU min; test {final}", flush=True)
+    write_results(curve, {"steps": steps, "batch_size": args.batch_size, "lr": args.lr, "minutes": minutes, "test": final})
+
+
+def write_results(curve: list[dict], summary: dict) -> None:
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "gpt_char_curve.json").write_text(json.dumps({"steps": steps, "batch_size": args.batch_size, "lr": args.lr,
-                                                             "minutes": minutes, "test": final, "curve": curve}, indent=1))
+    (RESULTS / "gpt_char_curve.json").write_text(json.dumps({**summary, "curve": curve}, indent=1))
     import matplotlib
 
     matplotlib.use("Agg")
@@ -92,6 +96,7 @@ def main() -> None:
     ax.legend()
     fig.tight_layout()
     fig.savefig(RESULTS / "gpt_char_curve.png", dpi=100)
+    plt.close(fig)
 
 
 if __name__ == "__main__":

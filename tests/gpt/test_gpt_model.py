@@ -160,6 +160,8 @@ def test_int8_and_bf16_stay_close():
         q = tiny_gpt().quantize("int8")
         assert torch.allclose(q.log_prob(x), ref, rtol=0.02)
         assert torch.equal(q.generate(x[:, :4], max_new_tokens=8), q.generate(x[:, :4], max_new_tokens=8, use_cache=False))
+        d = tiny_gpt().quantize("int8-dynamic")
+        assert torch.allclose(d.log_prob(x), ref, rtol=0.02)
         b = tiny_gpt().quantize("bf16")
         assert torch.allclose(b.log_prob(x).float(), ref, rtol=0.05)
 

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError, DataError
 from ..generation import GENERATION_CONFIG_NAME, GenerationConfig, generate
 from ..model import GenerativeModel, ModelConfig
-from ..nn.transformer import Block, Int8Linear, KVCache, Rotary, init_gpt_weights, make_norm, quantize_int8_
+from ..nn.transformer import Block, DynamicInt8Linear, Int8Linear, KVCache, Rotary, init_gpt_weights, make_norm, quantize_int8_
 from ..nn.transformer import attention_mask as build_attention_mask
 from ..registry import register_model
 from ..utils import model_device, unpack_batch
@@ -237,16 +237,18 @@ class GPT(GenerativeModel):
 
     # --- speed options --------------------------------------------------------------------
     def quantize(self, mode: str = "int8") -> "GPT":
-        """Inference-only weight formats: "int8" (weight-only, per-row scales) or "bf16" (in place)."""
+        """Inference-only formats, in place: "bf16" weights, "int8" (weight-only, per-row scales)
+        or "int8-dynamic" (int8 weights and per-call int8 activations, fbgemm)."""
         if mode == "bf16":
-            return self.to(torch.bfloat16)
-        if mode != "int8":
-            raise ConfigError(f"quantize mode must be 'int8' or 'bf16', got {mode!r}")
+            return self.to(torch.bfloat16).eval()
+        if mode not in ("int8", "int8-dynamic"):
+            raise ConfigError(f"quantize mode must be 'bf16', 'int8' or 'int8-dynamic', got {mode!r}")
         if self.config.tie_embeddings:  # the head gets its own int8 copy; the embedding lookup stays float
             self.lm_head = nn.Linear(self.config.n_embd, self.config.vocab_size, bias=False)
             self.lm_head.weight = nn.Parameter(self.transformer.wte.weight.detach().clone())
-        quantize_int8_(self.transformer.h)
-        self.lm_head = Int8Linear(self.lm_head)
+        dynamic = mode == "int8-dynamic"
+        quantize_int8_(self.transformer.h, dynamic)
+        self.lm_head = DynamicInt8Linear(self.lm_head) if dynamic else Int8Linear(self.lm_head)
         return self.eval()
 
     # --- persistence ----------------------------------------------------------------------

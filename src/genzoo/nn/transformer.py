@@ -201,13 +201,43 @@ class Int8Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8"
 
 
-def quantize_int8_(module: nn.Module) -> nn.Module:
-    """Replace every ``nn.Linear`` inside ``module`` by an ``Int8Linear`` (in place)."""
+class DynamicInt8Linear(nn.Module):
+    """int8 weights (per-row scales) and int8 activations quantised on the fly per call (W8A8).
+
+    Runs fbgemm's ``quantized::linear_dynamic`` (integer dot products, fp32 output): about twice as
+    fast as the weight-only kernel on CPU. torch marks its quantized tensors deprecated (still
+    present in 2.13), so this mode is an option, not the default.
+    """
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        import warnings
+
+        w = linear.weight.detach().float()
+        scale = (w.abs().amax(dim=1).clamp(min=1e-12) / 127.0).double()
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)
+            qw = torch.quantize_per_channel(w, scale, torch.zeros(w.shape[0], dtype=torch.long), 0, torch.qint8)
+        bias = None if linear.bias is None else linear.bias.detach().float().clone()
+        self.packed = torch.ops.quantized.linear_prepack(qw, bias)
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+
+    def forward(self, x: Tensor) -> Tensor:
+        shape = x.shape
+        y = torch.ops.quantized.linear_dynamic(x.reshape(-1, shape[-1]).float(), self.packed, True)
+        return y.to(x.dtype).view(*shape[:-1], self.out_features)
+
+    def extra_repr(self) -> str:
+        return f"in_features={self.in_features}, out_features={self.out_features}, int8 weights and activations"
+
+
+def quantize_int8_(module: nn.Module, dynamic: bool = False) -> nn.Module:
+    """Replace every ``nn.Linear`` inside ``module`` by an ``Int8Linear`` (or ``DynamicInt8Linear``), in place."""
     for name, child in list(module.named_children()):
         if isinstance(child, nn.Linear):
-            setattr(module, name, Int8Linear(child))
+            setattr(module, name, DynamicInt8Linear(child) if dynamic else Int8Linear(child))
         else:
-            quantize_int8_(child)
+            quantize_int8_(child, dynamic)
     return module
 
 
