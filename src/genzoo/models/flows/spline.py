@@ -13,10 +13,9 @@ Outside [-B, B] the map is the identity ("linear tails"), log-det 0.
 
 Unconstrained parameters (3K - 1 per feature): widths (K) and heights (K) through a softmax with a
 minimum bin size, interior derivatives (K - 1) through a shifted softplus (zero parameters give the
-identity map). Written for speed on small batches, where the cost is the number of tensor ops: the
-cumulative sum + padding + scaling that turns bin sizes into knots is ONE matmul with a fixed
-matrix, the three knot tables are looked up with ONE gather, and the rational function uses fused
-``addcmul``/``addcdiv``.
+identity map). Written for speed on small batches, where the cost is the number of tensor ops:
+widths and heights are normalised together, the three knot tables are looked up with ONE gather,
+and the rational function uses fused ``addcmul``/``addcdiv``.
 """
 from __future__ import annotations
 
@@ -29,27 +28,25 @@ from torch import Tensor
 
 
 @functools.lru_cache(maxsize=32)
-def _tables(k: int, bound: float, min_width: float, min_derivative: float, dtype: torch.dtype, device: torch.device):
-    """Fixed affine maps: bin sizes (K) -> knots (K+1) and interior derivatives (K-1) -> all (K+1)."""
-    cum = torch.tril(torch.ones(k + 1, k, dtype=torch.float64), -1)             # knot j = Σ_{i<j} size_i
-    knots_w = cum * (2 * bound * (1 - min_width * k))
-    knots_b = -bound + 2 * bound * min_width * torch.arange(k + 1, dtype=torch.float64)
-    embed_w = torch.zeros(k + 1, k - 1, dtype=torch.float64)
-    embed_w[1:-1] = torch.eye(k - 1, dtype=torch.float64)
-    embed_b = torch.full((k + 1,), min_derivative, dtype=torch.float64)
-    embed_b[[0, -1]] = 1.0
+def _constants(k: int, bound: float, min_width: float, min_derivative: float, dtype: torch.dtype, device: torch.device):
+    """Knot offsets -B + 2B·min_width·j (j = 1..K) and the softplus shift giving δ = 1 at zero."""
+    offsets = -bound + 2 * bound * min_width * torch.arange(1, k + 1, dtype=dtype, device=device)
     shift = math.log(math.expm1(1 - min_derivative))  # softplus(shift) + min_derivative = 1
-    return tuple(t.to(device=device, dtype=dtype) for t in (knots_w, knots_b, embed_w, embed_b)) + (shift,)
+    return offsets, shift
 
 
 def rq_spline(x: Tensor, params: Tensor, bound: float = 5.0, inverse: bool = False,
               min_width: float = 1e-3, min_derivative: float = 1e-3) -> tuple[Tensor, Tensor]:
     """Apply the spline elementwise. ``params``: (*x.shape, 3K - 1). Returns ``(y, log|dy/dx|)``."""
     k = (params.shape[-1] + 1) // 3
-    knots_w, knots_b, embed_w, embed_b, shift = _tables(k, float(bound), min_width, min_derivative, params.dtype, params.device)
-    sizes = params[..., : 2 * k].unflatten(-1, (2, k)).softmax(-1)              # (..., 2, K) widths, heights
-    knots = F.linear(sizes, knots_w, knots_b)                                     # (..., 2, K+1) x_k, y_k
-    deriv = F.linear(F.softplus(params[..., 2 * k:] + shift), embed_w, embed_b)   # (..., K+1)    δ_k
+    offsets, shift = _constants(k, float(bound), min_width, min_derivative, params.dtype, params.device)
+    # knots: x_j = -B + 2B (min_width j + (1 - K min_width) Σ_{i<=j} softmax_i), j = 0..K, widths and
+    # heights at once; the softmax is exp / cumsum (the fused softmax is slow for K ~ 8 on CPU)
+    raw = params[..., : 2 * k].unflatten(-1, (2, k)).contiguous()  # elementwise ops on strided views are slow
+    e = (raw - raw.detach().amax(-1, keepdim=True)).exp()
+    cum = e.cumsum(-1)
+    knots = F.pad(torch.add(offsets, cum / cum[..., -1:], alpha=2 * bound * (1 - min_width * k)), (1, 0), value=-bound)
+    deriv = F.pad(F.softplus(params[..., 2 * k:].contiguous() + shift) + min_derivative, (1, 1), value=1.0)
     table = torch.cat([knots, deriv.unsqueeze(-2)], -2)                          # (..., 3, K+1)
 
     inside = x.abs() < bound
