@@ -48,7 +48,9 @@ class Tokenizer:
         return self.hf.get_vocab_size(with_added_tokens=True)
 
     def encode(self, text: str) -> list[int]:
-        return self.encode_array(text).tolist() if len(text) > _FAST_FROM else self.hf.encode(text, add_special_tokens=False).ids
+        if len(text) > _FAST_FROM:
+            return self.encode_array(text).tolist()
+        return self.hf.encode(text, add_special_tokens=False).ids
 
     def encode_tensor(self, text: str) -> torch.Tensor:
         """The ids of a (long) text as a 1-D LongTensor."""
