@@ -14,13 +14,19 @@ import torch
 from torch import Tensor
 
 from ._checks import as_feature_pair
+from ._pairwise import row_blocks
 
 
 def gaussian_stats(features: Tensor) -> tuple[Tensor, Tensor]:
-    """Mean and unbiased covariance (divisor N - 1) of (N, D) float64 features."""
-    mu = features.mean(0)
-    centred = features - mu
-    return mu, centred.T @ centred / (len(features) - 1)
+    """Float64 mean and unbiased covariance (divisor N - 1) of (N, D) features, accumulated over row
+    blocks: memory O(D²) beyond the input whatever its dtype and N."""
+    n, d = features.shape
+    mu = sum(features[rows].sum(0, dtype=torch.float64) for rows in row_blocks(n, d, 8)) / n
+    cov = torch.zeros(d, d, dtype=torch.float64, device=features.device)
+    for rows in row_blocks(n, d, 8):
+        centred = features[rows].double() - mu
+        cov.addmm_(centred.T, centred)
+    return mu, cov / (n - 1)
 
 
 def trace_sqrt_product(sigma1: Tensor, sigma2: Tensor) -> Tensor:
@@ -41,5 +47,5 @@ def frechet_distance(mu1: Tensor, sigma1: Tensor, mu2: Tensor, sigma2: Tensor) -
 
 def fid_from_features(real, fake) -> float:
     """FID between two (N, D) feature sets (tensors or arrays; at least 2 rows each)."""
-    real, fake = as_feature_pair(real, fake, min_rows=2)
+    real, fake = as_feature_pair(real, fake, dtype=None, min_rows=2)
     return frechet_distance(*gaussian_stats(real), *gaussian_stats(fake))
