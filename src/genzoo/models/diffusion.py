@@ -234,15 +234,25 @@ class DDPM(GenerativeModel):
     def sample(self, n: int, *, generator: torch.Generator | None = None, steps: int | None = None,
                sampler: str | None = None, guidance_scale: float | None = None, class_labels=None,
                eta: float | None = None, timestep_spacing: str | None = None, noise: Tensor | None = None,
-               callback=None) -> Tensor:
-        """``n`` samples in data space; defaults from the config (``sampler``, ``sample_steps``)."""
+               callback=None, bf16: bool = False) -> Tensor:
+        """``n`` samples in data space; defaults from the config (``sampler``, ``sample_steps``).
+
+        ``bf16=True`` runs the network under bfloat16 autocast (the sampler arithmetic stays float32).
+        """
         device = model_device(self)
         scale = self.config.guidance_scale if guidance_scale is None else float(guidance_scale)
         labels = self.sample_labels(n, class_labels, scale, device)
         smp = self.make_sampler(sampler, steps, eta=eta, timestep_spacing=timestep_spacing)
         if noise is None:
             noise = randn((n, *self.config.shape), generator=generator, device=device)
-        x = denoise(self.guided_fn(labels, scale), smp, noise, generator=generator, callback=callback)
+        fn = self.guided_fn(labels, scale)
+        if bf16:
+            plain = fn
+
+            def fn(x: Tensor, t) -> Tensor:
+                with torch.autocast(device.type, dtype=torch.bfloat16):
+                    return plain(x, t).float()
+        x = denoise(fn, smp, noise, generator=generator, callback=callback)
         return x.clamp(-1, 1) if self.is_image else x
 
     # --- persistence: the diffusers layout beside genzoo's -----------------------------------
