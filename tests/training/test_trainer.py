@@ -258,3 +258,14 @@ def test_text_samples_are_decoded_with_the_dataset_tokenizer(tmp_path):
     gz.Trainer(toys.build(Unigram), data, steps=2, batch_size=8, out=tmp_path, progress=False).fit()
     text = (tmp_path / "samples" / "step_000002.txt").read_text()
     assert text.count("--- sample") == 4 and set(text.split("\n")[1]) <= set("abcde")
+
+
+def test_a_failing_sampler_warns_and_training_goes_on(tmp_path):
+    class BadSampler(toys.ToyFlow):
+        def sample(self, n, *, generator=None, **kw):
+            raise RuntimeError("boom")
+
+    with pytest.warns(UserWarning, match=r"sampling at step 1 failed \(RuntimeError: boom\); training goes on without") as record:
+        _, trainer = train(BadSampler, steps=4, out=tmp_path)
+    assert len(record) == 1 and trainer.step == 4 and (tmp_path / "model.safetensors").is_file()
+    assert not (tmp_path / "samples").exists()

@@ -25,6 +25,7 @@ import math
 import os
 import shutil
 import time
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -89,7 +90,7 @@ class Trainer:
                 raise ConfigError(f"{name}={value} is out of range (weight_decay, warmup, grad_clip >= 0; "
                                   "0 <= ema_decay < 1, or None to turn the EMA off)")
         self.log_every = _positive_int("log_every", log_every or max(1, min(100, self.steps // 50)))
-        self.sample_every = self.steps if sample_every is None else int(sample_every)
+        self.sample_every = max(1, self.steps // 4) if sample_every is None else int(sample_every)
         self.checkpoint_every = min(1000, max(1, self.steps // 4)) if checkpoint_every is None else int(checkpoint_every)
         self.callbacks, self.progress, self.resume = list(callbacks), progress, resume
         self.out = _writable_dir(out) if out is not None else None
@@ -97,7 +98,7 @@ class Trainer:
             raise ConfigError("resume=True needs out= (the run directory that holds checkpoint/)")
         self.log = MetricsLog(self.out / "metrics.jsonl" if self.out else None)
         self.step = 0  # completed optimiser steps
-        self._stop = False
+        self._stop = self._cannot_sample = False
 
     # --- public ---------------------------------------------------------------------------
     @property
@@ -284,28 +285,36 @@ class Trainer:
 
     # --- outputs --------------------------------------------------------------------------
     def save_samples(self) -> Path | None:
-        """Sample with the EMA weights (seeded; the training RNG is untouched) into ``OUT/samples``."""
+        """Sample with the EMA weights (seeded; the training RNG is untouched) into ``OUT/samples``.
+
+        A family without ``sample`` is skipped quietly; a sampler that fails warns once and is not
+        called again, so a broken picture never ends a long run.
+        """
         from ..plotting import infer_kind, save_samples
 
-        if getattr(self, "_cannot_sample", False):
+        if self._cannot_sample:
             return None
         n = 4 if getattr(self.data, "kind", None) == "text" else 64
-        cuda = self._cuda_devices()
         swapped = self.ema.swapped_in() if self.ema is not None else contextlib.nullcontext()
-        with torch.random.fork_rng(devices=cuda), torch.no_grad(), swapped:
-            self.model.eval()
-            try:
-                samples = self.model.sample(n, generator=torch.Generator().manual_seed(self.seed))
-            except (NotImplementedError, NotSupported):
-                self._cannot_sample = True
-                return None
-            finally:
-                self.model.train()
-        kind = infer_kind(samples)
-        x = getattr(self.data, "x", None)
-        reference = x[:1000] if kind == "2d" and isinstance(x, Tensor) and x.ndim == 2 else None
-        return save_samples(samples, self.out / "samples" / f"step_{self.step:06d}.png", kind=kind,
-                            tokenizer=getattr(self.data, "tokenizer", None), reference=reference)
+        try:
+            with torch.random.fork_rng(devices=self._cuda_devices()), torch.no_grad(), swapped:
+                self.model.eval()
+                try:
+                    samples = self.model.sample(n, generator=torch.Generator().manual_seed(self.seed))
+                finally:
+                    self.model.train()
+            kind = infer_kind(samples)
+            x = getattr(self.data, "x", None)
+            reference = x[:1000] if kind == "2d" and isinstance(x, Tensor) and x.ndim == 2 else None
+            return save_samples(samples, self.out / "samples" / f"step_{self.step:06d}.png", kind=kind,
+                                tokenizer=getattr(self.data, "tokenizer", None), reference=reference)
+        except (NotImplementedError, NotSupported):
+            self._cannot_sample = True
+        except Exception as e:  # noqa: BLE001 - a picture must not end the run
+            self._cannot_sample = True
+            warnings.warn(f"genzoo: sampling at step {self.step} failed ({type(e).__name__}: {e}); "
+                          "training goes on without sample grids", stacklevel=2)
+        return None
 
     def save_checkpoint(self) -> None:
         """Write ``OUT/checkpoint`` atomically (and refresh ``loss.png``)."""
