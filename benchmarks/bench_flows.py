@@ -14,11 +14,17 @@ the target is <= 0.67).
 
     python benchmarks/bench_flows.py                      # NSF and MAF, 2000 steps
     python benchmarks/bench_flows.py --models nsf --steps 500
+    python benchmarks/bench_flows.py quality               # Trainer runs on 8gaussians / moons + figures
+
+``quality`` trains every flow with ``gz.Trainer`` (its defaults: AdamW, warmup + cosine, EMA) on the
+2-D sets and reports test NLL next to the true entropy (8gaussians) and draws density heatmaps and
+samples.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
@@ -69,11 +75,12 @@ def contestants(kind, train, args):
     return zuko_c, ours
 
 
-def time_to_reach(curve, target):
-    """Training seconds (clock stopped during evaluation) when the NLL first reaches ``target``."""
-    for steps, seconds, nll in curve:
-        if nll <= target:
-            return steps, seconds
+def time_to_reach(curve, target, window=1):
+    """Training seconds (clock stopped during evaluation) when the mean NLL of ``window`` consecutive
+    evaluations first reaches ``target`` (window > 1 guards against one lucky evaluation)."""
+    for i in range(window - 1, len(curve)):
+        if sum(c[2] for c in curve[i - window + 1: i + 1]) / window <= target:
+            return curve[i][0], curve[i][1]
     return None, None
 
 
@@ -89,6 +96,9 @@ def compare(kind, train, test, args):
             c.evaluate(test)
     target = theirs.curve[-1][2]
     steps_hit, t_hit = time_to_reach(ours.curve, target)
+    # smoothed: zuko's mean over its last 3 evaluations vs genzoo's first 3-evaluation mean at/below it
+    target3 = sum(c[2] for c in theirs.curve[-3:]) / 3
+    steps3, t3 = time_to_reach(ours.curve, target3, window=3)
     res = {
         "model": kind,
         "zuko": {"steps_per_s": theirs.steps / theirs.seconds, "seconds": theirs.seconds, "test_nll": target, "curve": theirs.curve},
@@ -96,11 +106,17 @@ def compare(kind, train, test, args):
         "step_speed_ratio": (ours.steps / ours.seconds) / (theirs.steps / theirs.seconds),
         "genzoo_steps_to_zuko_final_nll": steps_hit,
         "time_to_zuko_final_nll_ratio": None if t_hit is None else t_hit / theirs.seconds,
+        "zuko_final_nll_mean3": target3,
+        "genzoo_steps_to_zuko_final_nll_mean3": steps3,
+        "time_to_zuko_final_nll_mean3_ratio": None if t3 is None else t3 / theirs.seconds,
     }
     hit = "never" if t_hit is None else f"{t_hit:.1f}s at step {steps_hit} -> ratio {res['time_to_zuko_final_nll_ratio']:.2f}"
     print(f"{kind}: zuko {res['zuko']['steps_per_s']:.0f} steps/s NLL {target:.3f} ({theirs.seconds:.1f}s) | "
           f"genzoo {res['genzoo']['steps_per_s']:.0f} steps/s NLL {res['genzoo']['test_nll']:.3f} ({ours.seconds:.1f}s) | "
           f"step speed x{res['step_speed_ratio']:.2f} | genzoo reaches zuko's final NLL: {hit}", flush=True)
+    if t3 is not None:
+        print(f"  smoothed (3 evaluations): zuko final {target3:.3f}; genzoo reaches it at step {steps3}, "
+              f"{t3:.1f}s -> ratio {t3 / theirs.seconds:.2f}", flush=True)
     return res
 
 
@@ -122,7 +138,76 @@ def plot(results, path):
     fig.savefig(path, dpi=120)
 
 
+QUALITY_MODELS = {"nsf": {}, "maf": {}, "realnvp": {}, "glow": {"steps": 8}, "iaf": {}}
+
+
+def quality(args):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    sets = args.datasets.split(",")
+    models = [m for m in args.models.split(",") if m]
+    rows = []
+    fig, axes = plt.subplots(len(sets), 2 * len(models), figsize=(3 * 2 * len(models), 3 * len(sets)), squeeze=False)
+    for i, name in enumerate(sets):
+        train, test = gz.load_dataset(name, "train"), gz.load_dataset(name, "test")
+        entropy = test.info.get("entropy")
+        for j, kind in enumerate(models):
+            torch.manual_seed(args.seed)
+            model = gz.build(kind, train, **QUALITY_MODELS.get(kind, {}))
+            start = time.perf_counter()
+            gz.Trainer(model, train, steps=args.steps, batch_size=args.batch_size, lr=args.lr, seed=args.seed, progress=False).fit()
+            seconds = time.perf_counter() - start
+            model.eval()
+            nll = gz.evaluate(model, test, metrics=["nll"])["nll"]
+            row = {"dataset": name, "model": kind, "steps": args.steps, "test_nll": nll, "train_seconds": seconds}
+            if entropy is not None:
+                row["entropy"] = entropy
+                row["nll_over_entropy"] = nll / entropy
+            rows.append(row)
+            gap = f" entropy {entropy:.3f} ({100 * (nll / entropy - 1):+.1f}%)" if entropy is not None else ""
+            print(f"{name:11s} {kind:8s} test NLL {nll:.3f}{gap}  [{seconds:.0f}s]", flush=True)
+            density_and_samples(model, test, axes[i, 2 * j], axes[i, 2 * j + 1], f"{kind} on {name}: NLL {nll:.3f}")
+    fig.tight_layout()
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(out.with_suffix(".png"), dpi=80)
+    out.with_suffix(".json").write_text(json.dumps({"args": vars(args), "results": rows}, indent=1))
+    print(f"wrote {out.with_suffix('.json')} and {out.with_suffix('.png')}")
+
+
+@torch.no_grad()
+def density_and_samples(model, test, ax_density, ax_samples, title, n=200):
+    lo, hi = test.x.min(0).values - 0.5, test.x.max(0).values + 0.5
+    gx, gy = torch.linspace(lo[0], hi[0], n), torch.linspace(lo[1], hi[1], n)
+    grid = torch.stack(torch.meshgrid(gx, gy, indexing="xy"), -1).reshape(-1, 2)
+    density = torch.cat([model.log_prob(chunk).exp() for chunk in grid.split(8192)]).reshape(n, n)
+    ax_density.imshow(density, origin="lower", extent=(lo[0], hi[0], lo[1], hi[1]), cmap="magma", aspect="auto")
+    ax_density.set_title(title, fontsize=8)
+    s = model.sample(2000, generator=torch.Generator().manual_seed(0))
+    ax_samples.scatter(s[:, 0], s[:, 1], s=1, alpha=0.5)
+    ax_samples.set(xlim=(lo[0], hi[0]), ylim=(lo[1], hi[1]))
+    ax_samples.set_title("samples", fontsize=8)
+    for ax in (ax_density, ax_samples):
+        ax.set_xticks([]), ax.set_yticks([])
+
+
 def main():
+    if len(sys.argv) > 1 and sys.argv[1] == "quality":
+        p = argparse.ArgumentParser(description="flows quality on 2-D sets with gz.Trainer")
+        p.add_argument("mode")
+        p.add_argument("--models", default="nsf,maf,realnvp,glow,iaf")
+        p.add_argument("--datasets", default="8gaussians,moons")
+        p.add_argument("--steps", type=int, default=2000)
+        p.add_argument("--batch-size", type=int, default=256)
+        p.add_argument("--lr", type=float, default=1e-3)
+        p.add_argument("--seed", type=int, default=0)
+        p.add_argument("--threads", type=int, default=1)
+        p.add_argument("--out", default="benchmarks/results/flows_quality")
+        args = p.parse_args()
+        torch.set_num_threads(args.threads)
+        return quality(args)
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--models", default="nsf,maf")
     p.add_argument("--steps", type=int, default=2000)
