@@ -142,6 +142,7 @@ class Trainer:
         self.data_generator = torch.Generator().manual_seed(self.seed)
         self.perm: Tensor | None = None
         self.epoch, self.pos, self._elapsed_before = -1, 0, 0.0
+        self._t0 = self._last_plot = time.perf_counter()
         resume_step = None
         if self.out is not None:
             for tmp in self.out.glob(f".{CHECKPOINT_DIR}.tmp-*"):
