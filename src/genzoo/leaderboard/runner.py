@@ -60,7 +60,9 @@ def run_cell(cell: Cell, out: Path, quick: bool, seed: int = 0, progress: bool =
     overrides = budget.pop("overrides", {})
     model = cls(cls.config_for_data(train, **overrides))
     t0 = time.perf_counter()
-    gz.Trainer(model, train, seed=seed, out=cell_dir / "run", progress=progress, **budget).fit()
+    # no periodic sample grids or checkpoints inside a cell: the board draws its own samples once
+    gz.Trainer(model, train, seed=seed, out=cell_dir / "run", progress=progress, sample_every=0,
+               checkpoint_every=0, **budget).fit()
     train_seconds = time.perf_counter() - t0
     model.eval()
     n = 2000 if test.kind == "2d" else (8 if test.kind == "text" else 256)
