@@ -53,3 +53,29 @@ def test_training_script_is_reproducible(tmp_path):
         del script.SETS["tiny"]
     assert (tmp_path / "a" / "tiny.safetensors").read_bytes() == (tmp_path / "b" / "tiny.safetensors").read_bytes()
     assert load_extractor(tmp_path / "a" / "tiny.safetensors").meta["epochs"] == 1
+
+
+@pytest.mark.slow
+def test_inception_from_user_file(tmp_path):
+    """The FID Inception-v3 layout (torchvision names, 1008 classes, no aux head) loads from .pth
+    (weights_only) and .safetensors; random weights here, the real file is the user's."""
+    from safetensors.torch import save_file
+
+    from genzoo.features import FIDInceptionV3, load_feature_extractor
+
+    torch.manual_seed(0)
+    net = FIDInceptionV3().eval()
+    assert sum(p.numel() for p in net.parameters()) == 23_850_960  # torchvision inception_v3 - aux + 1008-way fc
+    torch.save(net.state_dict(), tmp_path / "pt_inception.pth")
+    save_file(net.state_dict(), str(tmp_path / "inception.safetensors"))
+    data = gz.load_dataset("digits", "test")
+    small = gz.GenDataset("digits", "test", "image", data.x[:2], levels=17)
+    out = gz.evaluate(None, small, metrics=["fid"], samples=data.x[2:4], feature_extractor=str(tmp_path / "pt_inception.pth"))
+    assert out["fid_feature_extractor"] == "FID" and out["fid"] > 0
+    loaded = load_feature_extractor(tmp_path / "inception.safetensors")
+    x = data.x[:2]
+    with torch.no_grad():
+        assert torch.equal(loaded(x)[0], net(x)[0])
+    torch.save({"fc.weight": torch.zeros(3)}, tmp_path / "bad.pth")
+    with pytest.raises(CheckpointError, match="not a pytorch-fid"):
+        load_feature_extractor(f"inception:{tmp_path / 'bad.pth'}")

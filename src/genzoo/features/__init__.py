@@ -3,7 +3,10 @@
 ``extractor_for(data)`` picks the shipped classifier for a built-in image set: ``digits*`` ->
 "digits", ``shapes*`` -> "shapes" (labels "FID-digits" / "FID-shapes", never "Inception FID").
 """
+from pathlib import Path
+
 from .classifier import SmallConvNet, load_extractor, save_extractor
+from .inception import FIDInceptionV3, load_inception
 
 EXTRACTOR_FOR_DATASET = {"digits": "digits", "digits16": "digits", "shapes": "shapes"}
 
@@ -14,4 +17,23 @@ def extractor_name_for(dataset_name: str) -> str | None:
     return EXTRACTOR_FOR_DATASET.get(base)
 
 
-__all__ = ["SmallConvNet", "load_extractor", "save_extractor", "extractor_name_for", "EXTRACTOR_FOR_DATASET"]
+def load_feature_extractor(spec):
+    """A shipped name ("digits", "shapes"), a genzoo extractor file, ``inception:PATH`` or an
+    Inception-v3 weights file (``.pth``/``.pt``, or ``.safetensors`` without genzoo metadata)."""
+    spec = str(spec)
+    if spec.startswith("inception:"):
+        return load_inception(spec[len("inception:"):])
+    path = Path(spec)
+    if path.suffix in (".pth", ".pt"):
+        return load_inception(path)
+    if path.suffix == ".safetensors" and path.is_file():
+        from safetensors import safe_open
+
+        with safe_open(str(path), framework="pt") as f:
+            if "genzoo_extractor" not in (f.metadata() or {}):
+                return load_inception(path)
+    return load_extractor(spec)
+
+
+__all__ = ["SmallConvNet", "FIDInceptionV3", "load_extractor", "save_extractor", "load_inception",
+           "load_feature_extractor", "extractor_name_for", "EXTRACTOR_FOR_DATASET"]

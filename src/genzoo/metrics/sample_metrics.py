@@ -10,8 +10,8 @@ sample_batch_size=500, **kw) -> dict``.
   generator is given (same seed, same samples, same number).
 - features: 2-D and tabular data are compared in raw coordinates; built-in image sets through the
   shipped classifier (``genzoo.features``; labels "FID-digits" / "FID-shapes"); ``feature_extractor=``
-  may be ``"raw"`` (flattened data), a shipped name, a weights path or any callable images ->
-  (N, D) features. The label is returned as ``<metric>_feature_extractor``.
+  may be ``"raw"`` (flattened data), a shipped name, a genzoo extractor file, Inception-v3 FID
+  weights (``inception:PATH``, a ``.pth`` file; label "FID") or any callable images -> (N, D) features. The label is returned as ``<metric>_feature_extractor``.
 - ``num_samples`` defaults to the number of real examples (at most 10,000).
 """
 from __future__ import annotations
@@ -59,7 +59,7 @@ def raw_embedder(label: str) -> Embedder:
 
 def embedder_for(data, feature_extractor=None) -> Embedder:
     """Choose the feature space for ``data`` (see the module docstring)."""
-    from ..features import extractor_name_for, load_extractor
+    from ..features import extractor_name_for, load_feature_extractor
 
     if callable(feature_extractor) and not isinstance(feature_extractor, str):
         net = feature_extractor
@@ -71,15 +71,15 @@ def embedder_for(data, feature_extractor=None) -> Embedder:
         return Embedder(getattr(net, "label", type(net).__name__), fn)
     if feature_extractor == "raw" or (feature_extractor is None and data.kind in ("2d", "tabular")):
         return raw_embedder("2-D coordinates" if data.kind == "2d" else f"raw {data.kind}")
-    if data.kind == "text":
+    if data.kind == "text" and feature_extractor is None:
         raise NotSupported("sample metrics on text need text embeddings, which are not available yet; "
                            "use nll/perplexity")
     name = feature_extractor or extractor_name_for(data.name)
     if name is None:
         raise ConfigError(f"no shipped feature extractor for dataset {data.name!r}; pass feature_extractor="
                           "'raw', 'digits', 'shapes', a weights path or a callable")
-    net = load_extractor(name)
-    return Embedder(net.label, lambda x: net(x.to(next(net.parameters()).device)))
+    net = load_feature_extractor(name)
+    return Embedder(net.label, lambda x: net(x.to(next(net.parameters()).device)), getattr(net, "batch_size", 500))
 
 
 def draw_samples(model, n: int, generator: torch.Generator, batch_size: int = 500) -> Tensor:
