@@ -11,7 +11,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 import genzoo as gz
 from genzoo.errors import DataError, NotSupported
-from genzoo.metrics.memorization import memorization_from_samples, nearest_distances
+from genzoo.metrics.memorization import extraction_rate, memorization_from_samples, nearest_distances
 from genzoo.metrics.mia import lira_offline_scores, roc_auc, tpr_at_fpr
 from genzoo.metrics.pairwise import bradley_terry, elo, rate, read_judgements
 
@@ -43,6 +43,15 @@ def test_registered_memorization_metric_uses_train_split():
     test = gz.load_dataset("digits", "test")
     out = gz.evaluate(None, test, metrics=["memorization"], samples=gz.load_dataset("digits", "train").x[:100])
     assert out["mem_near_copies"] == 1.0 and out["dcr_median"] == 0.0
+
+
+def test_extraction_rate_by_hand():
+    train = "the quick brown fox jumps over the lazy dog. " * 2 + "lorem ipsum dolor"
+    gens = ["xx" + train[5:25] + "yy", "nothing in common with it", train[-12:]]
+    out = extraction_rate(gens, train, n=10)
+    assert out == {"extraction_rate": pytest.approx(2 / 3), "extracted_fraction": pytest.approx((20 + 12) / (24 + 25 + 12))}
+    ids = extraction_rate([torch.tensor([1, 2, 3, 4, 9]), torch.tensor([7, 7, 7]), torch.tensor([5])], torch.arange(10), n=3)
+    assert ids == {"extraction_rate": pytest.approx(1 / 3), "extracted_fraction": pytest.approx(4 / 9)}
 
 
 # ---- membership inference -----------------------------------------------------------------------
