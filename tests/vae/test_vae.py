@@ -139,3 +139,31 @@ def test_iwae_bound_is_below_one_on_all_binary_configurations():
     totals = [model.log_prob(x, k=k, generator=torch.Generator().manual_seed(0)).exp().sum().item() for k in (1, 2000)]
     assert totals[0] < totals[1] <= 1.01  # <= 1 in expectation
     assert totals[1] > 0.99
+
+
+def text_vae(**kw):
+    torch.manual_seed(0)
+    return VAE(VAEConfig(shape=(2,), vocab_size=3, backbone="rnn", likelihood="categorical", latent_dim=2,
+                         hidden=(16,), embed_dim=8, **kw))
+
+
+def test_text_vae_bound_normalises_over_all_sequences():
+    model = text_vae().eval()
+    x = torch.tensor([[a, b] for a in range(3) for b in range(3)])
+    total = model.log_prob(x, k=2000, generator=torch.Generator().manual_seed(0)).exp().sum().item()
+    assert 0.98 < total <= 1.01
+    for z in torch.randn(3, 1, 2):  # p(x|z) itself sums to one for every z
+        assert abs(model.rec_log_prob(x, z.expand(9, 2)).exp().sum().item() - 1) < 1e-5
+
+
+def test_text_vae_sampling_and_word_dropout():
+    model = text_vae(word_dropout=1.0)
+    s = model.sample(4, generator=torch.Generator().manual_seed(0))
+    assert s.dtype == torch.long and s.shape == (4, 2) and s.max() < 3
+    assert torch.equal(s, model.sample(4, generator=torch.Generator().manual_seed(0)))
+    x = torch.tensor([[0, 1], [2, 2]])
+    z = torch.zeros(2, 2)
+    dropped = model.decoder(x, z, word_dropout=1.0)
+    kept = model.decoder(x, z)
+    assert torch.allclose(dropped[:, 0], kept[:, 0]) and not torch.allclose(dropped[:, 1], kept[:, 1])
+    assert torch.isfinite(model.loss(x)["loss"])

@@ -10,7 +10,12 @@ Higgins et al. 2017 (β-VAE); Bowman et al. 2016 (KL warm-up); Kingma et al. 201
 with w_t = β min(1, t / warmup_steps) and λ the free-bits floor (0: plain ELBO). The loss is reported
 per data dimension. Decoders (``likelihood``): ``bernoulli`` for binary data (levels = 2),
 ``logistic`` (discretised logistic, a probability mass over the L levels) for quantised images,
-``gaussian`` (fixed ``decoder_std`` or a learned per-dimension variance) for continuous data.
+``gaussian`` (fixed ``decoder_std`` or a learned per-dimension variance) for continuous data,
+``categorical`` for token sequences (``backbone="rnn"``: a bidirectional GRU encoder and an
+autoregressive GRU decoder p(x|z) = Π_t Cat(x_t | GRU(x_<t, z)), with word dropout (Bowman et al.
+2016): during training each decoder input token is replaced by a mask token with probability
+``word_dropout``, which forces the decoder to use z. This is the setting where posterior collapse
+happens: a strong autoregressive decoder can ignore z and KL -> 0).
 
 ``log_prob(x)`` is the IWAE **lower bound** L_k = log 1/k Σ_i p(x|z_i) p(z_i) / q(z_i|x) with
 k = ``iwae_k`` importance samples (1000 by default), evaluated in chunks of ``iwae_chunk`` so memory
@@ -32,8 +37,9 @@ from ..objectives.elbo import (active_units, bernoulli_log_prob, discretized_log
                                gaussian_kl, iwae_bound, kl_weight, log_normal, mutual_information)
 from ..registry import register_model
 from ..utils import rand, randn, unpack_batch
+from .pixelcnn import sample_categorical
 
-LIKELIHOODS = {"bernoulli": 1, "gaussian": 1, "logistic": 2}  # decoder outputs per data dimension
+LIKELIHOODS = {"bernoulli": 1, "gaussian": 1, "logistic": 2, "categorical": 1}  # decoder outputs per data dimension
 
 
 @dataclass
@@ -41,7 +47,7 @@ class VAEConfig(ModelConfig):
     shape: tuple[int, ...] = (1, 8, 8)
     levels: int | None = None
     latent_dim: int = 16
-    backbone: str = "mlp"  # "mlp" or "conv" (images)
+    backbone: str = "mlp"  # "mlp", "conv" (images) or "rnn" (text)
     hidden: tuple[int, ...] = (256, 256)  # mlp widths
     channels: int = 32  # conv width
     likelihood: str = "auto"  # "bernoulli" | "gaussian" | "logistic"; auto picks from levels
@@ -50,11 +56,57 @@ class VAEConfig(ModelConfig):
     warmup_steps: int = 0
     free_bits: float = 0.0  # nats per latent dimension
     iwae_k: int = 1000
+    vocab_size: int | None = None  # text
+    embed_dim: int = 64  # text
+    word_dropout: float = 0.0  # text: decoder input tokens masked with this probability in training
     iwae_chunk: int = 50
 
 
 def default_likelihood(levels: int | None) -> str:
     return "gaussian" if not levels else ("bernoulli" if levels == 2 else "logistic")
+
+
+class _TextEncoder(nn.Module):
+    """Tokens (N, T) -> bidirectional GRU -> final states of both directions -> (N, out)."""
+
+    def __init__(self, vocab: int, embed: int, hidden: int, out: int):
+        super().__init__()
+        self.embed = nn.Embedding(vocab, embed)
+        self.rnn = nn.GRU(embed, hidden, batch_first=True, bidirectional=True)
+        self.out = nn.Linear(2 * hidden, out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        _, h = self.rnn(self.embed(x))  # (2, N, H)
+        return self.out(torch.cat([h[0], h[1]], -1))
+
+
+class _TextDecoder(nn.Module):
+    """p(x_t | x_<t, z): a GRU whose initial state is tanh(W z) and whose every input is [embed(x_{t-1}), z].
+    Token ids ``vocab`` and ``vocab + 1`` are the start and word-dropout mask tokens."""
+
+    def __init__(self, vocab: int, embed: int, hidden: int, latent: int):
+        super().__init__()
+        self.vocab = vocab
+        self.embed = nn.Embedding(vocab + 2, embed)
+        self.init = nn.Linear(latent, hidden)
+        self.rnn = nn.GRU(embed + latent, hidden, batch_first=True)
+        self.out = nn.Linear(hidden, vocab)
+
+    def step(self, tokens: Tensor, z: Tensor, h: Tensor | None) -> tuple[Tensor, Tensor]:
+        """Logits (N, T, V) for input ``tokens`` (N, T) given z and the GRU state ``h``."""
+        if h is None:
+            h = torch.tanh(self.init(z))[None]
+        inp = torch.cat([self.embed(tokens), z[:, None].expand(-1, tokens.shape[1], -1)], -1)
+        out, h = self.rnn(inp, h)
+        return self.out(out), h
+
+    def forward(self, x: Tensor, z: Tensor, word_dropout: float = 0.0) -> Tensor:
+        """Teacher-forced logits (N, T, V) of x given z."""
+        inp = torch.cat([torch.full_like(x[:, :1], self.vocab), x[:, :-1]], 1)
+        if word_dropout > 0:
+            inp = torch.where(torch.rand(inp.shape, device=x.device) < word_dropout, torch.full_like(inp, self.vocab + 1), inp)
+            inp[:, 0] = self.vocab
+        return self.step(inp, z, None)[0]
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -97,6 +149,10 @@ class VAE(GenerativeModel):
         lik = config.likelihood if config.likelihood != "auto" else default_likelihood(config.levels)
         if lik not in LIKELIHOODS:
             raise ConfigError(f"vae likelihood must be one of {', '.join(LIKELIHOODS)} or auto, got {config.likelihood!r}")
+        if (lik == "categorical") != (config.backbone == "rnn"):
+            raise ConfigError("vae on text needs backbone=rnn with likelihood=categorical (and only text uses them)")
+        if lik == "categorical" and not config.vocab_size:
+            raise ConfigError("vae likelihood=categorical needs vocab_size; build it from a text dataset")
         if lik in ("bernoulli", "logistic") and not config.levels:
             raise ConfigError(f"vae likelihood={lik} needs quantised data (levels); use likelihood=gaussian")
         if lik == "bernoulli" and config.levels != 2:
@@ -112,8 +168,12 @@ class VAE(GenerativeModel):
                 raise ConfigError(f"vae backbone=conv needs images (C, H, W), got shape {config.shape}; use backbone=mlp")
             self.encoder = _ConvHead(config.shape, config.channels, 2 * z, decoder=False)
             self.decoder = _ConvHead(config.shape, config.channels, z, decoder=True, params_per_dim=self.params_per_dim)
+        elif config.backbone == "rnn":
+            h = max(config.hidden, default=256)
+            self.encoder = _TextEncoder(config.vocab_size, config.embed_dim, h, 2 * z)
+            self.decoder = _TextDecoder(config.vocab_size, config.embed_dim, h, z)
         else:
-            raise ConfigError(f"vae backbone must be 'mlp' or 'conv', got {config.backbone!r}")
+            raise ConfigError(f"vae backbone must be 'mlp', 'conv' or 'rnn', got {config.backbone!r}")
         if lik == "gaussian" and config.decoder_std is None:
             self.dec_logvar = nn.Parameter(torch.zeros(d))
         self.register_buffer("step", torch.zeros((), dtype=torch.long))
@@ -126,9 +186,9 @@ class VAE(GenerativeModel):
     def config_for_data(cls, data, **overrides) -> VAEConfig:
         base = {}
         if data is not None:
-            if data.kind == "text":
-                raise DataError(f"vae models vectors and images; dataset {data.name!r} is text")
             base = {"shape": tuple(data.shape), "levels": data.levels, "likelihood": default_likelihood(data.levels)}
+            if data.kind == "text":
+                base.update(likelihood="categorical", backbone="rnn", vocab_size=data.vocab_size, hidden=(256,))
             if data.kind == "image" and math.prod(data.shape) >= 256:
                 base["backbone"] = "conv"
         return VAEConfig.from_dict({**base, **overrides})
@@ -142,7 +202,7 @@ class VAE(GenerativeModel):
     def _input(self, x: Tensor) -> Tensor:
         if tuple(x.shape[1:]) != tuple(self.config.shape):
             raise DataError(f"vae expects examples of shape {tuple(self.config.shape)}, got {tuple(x.shape[1:])}; rebuild the model for this data")
-        return x.flatten(1) if self.config.backbone == "mlp" else x
+        return x.flatten(1) if self.config.backbone == "mlp" else x.long() if self.lik == "categorical" else x
 
     def encode(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """Posterior mean and log-variance, each (N, Z)."""
@@ -153,8 +213,15 @@ class VAE(GenerativeModel):
         """Decoder parameters (N, P, D): logits, means, or (mean, log_scale)."""
         return self.decoder(z).reshape(len(z), self.params_per_dim, self.dim)
 
+    def rec_log_prob(self, x: Tensor, z: Tensor, word_dropout: float = 0.0) -> Tensor:
+        """log p(x|z), (N,)."""
+        if self.lik == "categorical":
+            logp = self.decoder(x.long(), z, word_dropout).log_softmax(-1)
+            return logp.gather(-1, x.long()[..., None]).squeeze(-1).sum(-1)
+        return self.log_px(x, self.decode(z))
+
     def log_px(self, x: Tensor, params: Tensor) -> Tensor:
-        """log p(x|z) summed over dimensions, (N,)."""
+        """log p(x|z) from decoder parameters, summed over dimensions, (N,)."""
         x = x.reshape(len(x), -1)
         if self.lik == "bernoulli":
             lp = bernoulli_log_prob((x > 0).to(params.dtype), params[:, 0])
@@ -173,7 +240,7 @@ class VAE(GenerativeModel):
         x, _ = unpack_batch(batch)
         mu, logvar = self.encode(x)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        rec = self.log_px(x, self.decode(z))
+        rec = self.rec_log_prob(x, z, self.config.word_dropout if self.training else 0.0)
         kl_d = gaussian_kl(mu, logvar)
         w = kl_weight(int(self.step), self.config.beta, self.config.warmup_steps)
         if self.training:
@@ -189,7 +256,7 @@ class VAE(GenerativeModel):
         """Per-example ELBO (one reparameterised sample, analytic KL), nats."""
         mu, logvar = self.encode(x)
         z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
-        return self.log_px(x, self.decode(z)) - gaussian_kl(mu, logvar).sum(-1)
+        return self.rec_log_prob(x, z) - gaussian_kl(mu, logvar).sum(-1)
 
     @torch.no_grad()
     def log_prob(self, x: Tensor, k: int | None = None, generator: torch.Generator | None = None) -> Tensor:
@@ -203,7 +270,7 @@ class VAE(GenerativeModel):
         for start in range(0, k, self.config.iwae_chunk):
             z = mu + torch.exp(0.5 * logvar) * eps[start:start + self.config.iwae_chunk]  # (m, N, Z)
             m = len(z)
-            log_px = self.log_px(x.repeat(m, *[1] * (x.dim() - 1)), self.decode(z.flatten(0, 1))).view(m, -1)
+            log_px = self.rec_log_prob(x.repeat(m, *[1] * (x.dim() - 1)), z.flatten(0, 1)).view(m, -1)
             log_w.append(log_px + log_normal(z, 0.0, 0.0).sum(-1) - log_normal(z, mu, logvar).sum(-1))
         return iwae_bound(torch.cat(log_w), dim=0)
 
@@ -229,6 +296,8 @@ class VAE(GenerativeModel):
         """z ~ N(0, I), then x ~ p(x|z) (or its mean with ``mean=True``)."""
         device = next(self.parameters()).device
         z = randn((n, self.config.latent_dim), generator=generator, device=device)
+        if self.lik == "categorical":
+            return self._sample_text(z, generator)
         if mean:
             return self.decode_mean(z)
         params = self.decode(z)
@@ -244,3 +313,12 @@ class VAE(GenerativeModel):
             std = torch.exp(0.5 * torch.as_tensor(self._dec_logvar(), device=device))
             x = params[:, 0] + std * randn((n, self.dim), generator=generator, device=device)
         return x.view(n, *self.config.shape)
+
+    def _sample_text(self, z: Tensor, generator: torch.Generator | None) -> Tensor:
+        tokens = torch.full((len(z), 1), self.config.vocab_size, dtype=torch.long, device=z.device)
+        out, h = [], None
+        for _ in range(self.dim):
+            logits, h = self.decoder.step(tokens, z, h)
+            tokens = sample_categorical(logits[:, -1], generator)[:, None]
+            out.append(tokens)
+        return torch.cat(out, 1)
