@@ -9,6 +9,7 @@ import math
 import pytest
 import torch
 
+from genzoo.models.flows.ffjord import CNF, FFJORDConfig
 from genzoo.models.flows import (ActNorm, Affine, Compose, Coupling, Elementwise, Flow, ImageCoupling, Invert,
                                  InvertibleConv1x1, MaskedAutoregressive, MultiScale, Permutation, Reverse,
                                  RQSpline, Squeeze)
@@ -50,6 +51,7 @@ TRANSFORMS = {
     "actnorm-image": (lambda: ActNorm(IMG[0]), IMG),
     "invconv-image": (lambda: InvertibleConv1x1(IMG[0], seed=2), IMG),
     "squeeze": (lambda: Squeeze(), IMG),
+    "cnf-exact-trace": (lambda: CNF(2, FFJORDConfig(shape=(2,), hidden=(8,), rtol=1e-8, atol=1e-8)), (2,)),
     "multiscale": (lambda: Compose(Squeeze(), MultiScale(4, Compose(InvertibleConv1x1(4), ActNorm(4)))), IMG),
 }
 
@@ -57,7 +59,8 @@ TRANSFORMS = {
 def build(name):
     torch.manual_seed(0)
     make, shape = TRANSFORMS[name]
-    t = randomise(make().double(), 0.1 if isinstance(make(), ImageCoupling) else 0.5)
+    t = make().double()
+    t = randomise(t, 0.1 if isinstance(t, (ImageCoupling, CNF)) else 0.5)  # conv nets / ODEs amplify noise
     return t.eval(), shape
 
 
