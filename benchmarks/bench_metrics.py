@@ -2,6 +2,7 @@
 
     python benchmarks/bench_metrics.py                 # all three sections
     python benchmarks/bench_metrics.py --only prdc fid # pick sections; --big-n 20000 for a shorter big run
+    python benchmarks/bench_metrics.py --only mia      # membership inference: over-trained vs regularised
 
 Workloads (anchors in shared/bench/anchors/): FID from 10k x 2048 features (genzoo vs torchmetrics
 update+compute vs scipy sqrtm), PRDC k=5 at n=10k d=64 (genzoo vs prdc), and genzoo PRDC + FID at
@@ -129,16 +130,33 @@ def bench_big(n: int = 50_000, d: int = 2048, k: int = 5) -> list[str]:
     return lines
 
 
+def bench_mia(members: int = 300, over_steps: int = 1500) -> list[str]:
+    """MIA loss attack on digits-bin: MADE over-trained on 300 images vs a small, short, decayed one."""
+    import genzoo as gz
+
+    train, test = gz.load_dataset("digits-bin", "train"), gz.load_dataset("digits-bin", "test")
+    subset = gz.GenDataset("digits-bin", "train", "image", train.x[:members], train.y[:members], levels=2, num_classes=10)
+    lines = [f"MIA (loss attack) on digits-bin, MADE, {members} members vs {members} test images"]
+    for name, arch, budget in [("over-trained", dict(hidden=(512, 512)), dict(steps=over_steps, weight_decay=0.0)),
+                               ("regularised", dict(hidden=(64,)), dict(steps=300, weight_decay=0.1))]:
+        model = gz.build("made", data=subset, **arch)
+        gz.Trainer(model, subset, batch_size=64, lr=1e-3, seed=0, progress=False, ema_decay=None, **budget).fit()
+        out = gz.evaluate(model, test, metrics=["mia", "nll"], train=subset.x, max_examples=members)
+        lines.append(f"  {name:12s} {arch} {budget}: AUC {out['mia_loss_auc']:.3f}, TPR@1%FPR "
+                     f"{out['mia_loss_tpr_at_1fpr']:.3f}, test NLL {out['nll']:.2f} nats")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--only", nargs="+", choices=["fid", "prdc", "big"], default=["prdc", "fid", "big"])
+    parser.add_argument("--only", nargs="+", choices=["fid", "prdc", "big", "mia"], default=["prdc", "fid", "big"])
     parser.add_argument("--big-n", type=int, default=50_000)
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     print(f"torch {torch.__version__}, {args.threads} threads, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.1f}")
-    sections = {"prdc": bench_prdc, "fid": bench_fid, "big": lambda: bench_big(args.big_n)}
-    for name in ["prdc", "fid", "big"]:
+    sections = {"prdc": bench_prdc, "fid": bench_fid, "big": lambda: bench_big(args.big_n), "mia": bench_mia}
+    for name in ["prdc", "fid", "big", "mia"]:
         if name in args.only:
             print("\n".join(sections[name]()), flush=True)
 
