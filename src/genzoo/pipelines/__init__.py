@@ -20,4 +20,4 @@ def pipeline(task: str, model=None, **kw: Any):
 
 
 __all__ = ["pipeline", "TASKS"]
-from .diffusion import DiffusionPipeline  # noqa: E402,F401  (diffusion engineer)
+from .diffusion import DiffusionPipeline, Img2ImgPipeline, InpaintPipeline  # noqa: E402,F401  (diffusion engineer)
