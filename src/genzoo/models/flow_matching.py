@@ -23,7 +23,6 @@ fields of the config are unused here.
 from __future__ import annotations
 
 import dataclasses
-import math
 from typing import Any
 
 import torch
@@ -33,6 +32,7 @@ from torch import Tensor
 from ..errors import ConfigError, did_you_mean
 from ..registry import register_model
 from ..samplers.ode import odeint
+from ..samplers.ode_likelihood import ode_log_prob, standard_normal_log_prob
 from ..utils import model_device, randn, unpack_batch
 from .diffusion import DDPM, DDPMConfig
 
@@ -118,23 +118,12 @@ class FlowMatching(DDPM):
             if not self.config.null_class:
                 raise ConfigError("log_prob of a class-conditional flow needs a null class (trained with label dropout)")
             labels = torch.full((x.shape[0],), self.config.num_classes, device=x.device, dtype=torch.long)
-        shape = x.shape
-        D = math.prod(shape[1:])
+        n = x.shape[0]
 
-        def f(t: Tensor, state: Tensor) -> Tensor:
-            with torch.enable_grad():
-                z = state[:, :D].detach().requires_grad_(True)
-                v = self.velocity(z.reshape(shape), t.expand(shape[0]), labels).reshape(shape[0], D)
-                div = torch.zeros(shape[0], device=x.device, dtype=v.dtype)
-                for i in range(D):
-                    div = div + torch.autograd.grad(v[:, i].sum(), z, retain_graph=i < D - 1)[0][:, i]
-            return torch.cat([v.detach(), div.detach()[:, None]], dim=1)
+        def velocity(z: Tensor, t: Tensor) -> Tensor:
+            return self.velocity(z, t.expand(n), labels)
 
-        state = torch.cat([x.reshape(shape[0], D).float(), torch.zeros(shape[0], 1, device=x.device)], dim=1)
-        end = odeint(f, state, 0.0, 1.0, rtol=self.config.ode_rtol, atol=self.config.ode_atol)
-        z, integral = end[:, :D], end[:, D]
-        log_pz = -0.5 * (z ** 2).sum(1) - 0.5 * D * math.log(2 * math.pi)
-        return log_pz + integral
+        return ode_log_prob(velocity, x, standard_normal_log_prob, 0.0, 1.0, self.config.ode_rtol, self.config.ode_atol)
 
     def save_extra(self, path) -> None:
         """No diffusers scheduler layout for flows (genzoo's config.json describes the sampler)."""
