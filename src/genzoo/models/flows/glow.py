@@ -41,11 +41,7 @@ class GlowConfig(FlowConfig):
 @register_model("glow")
 class Glow(FlowModel):
     config_class = GlowConfig
-    data_kinds = ("2d", "image", "tabular")
-
-    @property
-    def vector_input(self) -> bool:
-        return len(self.config.shape) != 3
+    image_transforms = True
 
     @classmethod
     def contract_fixture(cls):

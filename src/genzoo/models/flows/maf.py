@@ -36,17 +36,13 @@ class MAFConfig(FlowConfig):
     normalize: bool = True    # ActNorm (data-dependent init) as the first layer
 
 
-def _fixture():
-    return MAFConfig(shape=(2,), transforms=2, hidden=(8,)), torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
-
-
 @register_model("maf")
 class MAF(FlowModel):
     config_class = MAFConfig
 
     @classmethod
     def contract_fixture(cls):
-        return _fixture()
+        return MAFConfig(shape=(2,), transforms=2, hidden=(8,)), torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
 
     def build_transform(self, shape):
         c = self.config
@@ -54,12 +50,8 @@ class MAF(FlowModel):
 
 
 @register_model("iaf")
-class IAF(FlowModel):
-    config_class = MAFConfig
-
-    @classmethod
-    def contract_fixture(cls):
-        return _fixture()
+class IAF(MAF):
+    """The inverse of MAF's layers (same config)."""
 
     def build_transform(self, shape):
         c, d = self.config, shape[0]

@@ -69,8 +69,13 @@ class FlowModel(GenerativeModel):
     data_kinds = ("2d", "image", "tabular")
     log_prob_kind = "exact"
     default_budget = {"steps": 2000, "batch_size": 256, "lr": 1e-3}
-    #: the transform acts on flat vectors (N, D) rather than on (N, C, H, W)
-    vector_input = True
+    #: the family has image transforms (convolutions, squeeze): (N, C, H, W) data is not flattened
+    image_transforms = False
+
+    @property
+    def vector_input(self) -> bool:
+        """The transform acts on flat vectors (N, D) rather than on (N, C, H, W)."""
+        return not (self.image_transforms and len(self.config.shape) == 3)
 
     def __init__(self, config: FlowConfig):
         super().__init__(config)

@@ -39,11 +39,7 @@ class RealNVPConfig(FlowConfig):
 @register_model("realnvp")
 class RealNVP(FlowModel):
     config_class = RealNVPConfig
-    data_kinds = ("2d", "image", "tabular")
-
-    @property
-    def vector_input(self) -> bool:
-        return len(self.config.shape) != 3
+    image_transforms = True
 
     @classmethod
     def contract_fixture(cls):
