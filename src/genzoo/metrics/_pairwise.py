@@ -23,9 +23,14 @@ def row_blocks(n_rows: int, n_cols: int, element_size: int = 4, block_bytes: int
 
 def augment(x: Tensor, centre: Tensor | None = None) -> Tensor:
     """(N, D+2) rows [xᵢ - c, 1, ||xᵢ - c||²] (centring reduces float32 cancellation)."""
-    if centre is not None:
-        x = x - centre
-    return torch.cat([x, torch.ones_like(x[:, :1]), x.square().sum(1, keepdim=True)], 1)
+    n, d = x.shape
+    out = torch.empty(n, d + 2, dtype=x.dtype, device=x.device)
+    for rows in row_blocks(n, d, x.element_size()):  # no full-size temporaries
+        block = out[rows, :d]
+        torch.sub(x[rows], centre, out=block) if centre is not None else block.copy_(x[rows])
+        out[rows, d + 1] = block.square().sum(1)
+    out[:, d] = 1
+    return out
 
 
 def sq_dists(left: Tensor, right: Tensor) -> Tensor:
