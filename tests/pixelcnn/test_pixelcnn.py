@@ -11,10 +11,11 @@ from genzoo.models.pixelcnn import PixelCNN, PixelCNNConfig, from_levels, to_lev
 from genzoo.nn.masked_conv import MaskedConv2d, channel_mask
 
 
-def tiny(shape=(1, 4, 4), levels=4, n_layers=3, num_classes=None, seed=0):
+def tiny(shape=(1, 4, 4), levels=4, n_layers=3, num_classes=None, seed=0, dropout=0.0):
     torch.manual_seed(seed)
     cfg = PixelCNNConfig(shape=shape, levels=levels, channels=6 * shape[0], n_layers=n_layers, kernel_size=3,
-                         first_kernel_size=3, head_channels=32 * shape[0], num_classes=num_classes)
+                         first_kernel_size=3, head_channels=32 * shape[0], num_classes=num_classes,
+                         dropout=dropout)
     model = PixelCNN(cfg).eval()
     with torch.no_grad():  # random biases/weights so no dependency is zero by accident
         for p in model.parameters():
@@ -31,9 +32,10 @@ def dependency(model, c, i, j, shape):
     return (g.abs() > 0).any(0)
 
 
-@pytest.mark.parametrize("shape", [(1, 4, 4), (3, 3, 4)])
-def test_autoregressive_property_every_position(shape):
-    model = tiny(shape, n_layers=4)
+@pytest.mark.parametrize("shape,dropout", [((1, 4, 4), 0.0), ((3, 3, 4), 0.0), ((3, 3, 4), 0.3)])
+def test_autoregressive_property_every_position(shape, dropout):
+    model = tiny(shape, n_layers=4, dropout=dropout)
+    model.train(dropout > 0)  # dropout masks are elementwise: no new paths
     C, H, W = shape
     for c, i, j in itertools.product(range(C), range(H), range(W)):
         dep = dependency(model, c, i, j, shape)

@@ -45,6 +45,7 @@ class PixelCNNConfig(ModelConfig):
     first_kernel_size: int = 7
     head_channels: int = 128
     num_classes: int | None = None  # class-conditional PixelCNN when set
+    dropout: float = 0.0  # on the gated horizontal features, during training
 
 
 def to_levels(x: Tensor, levels: int) -> Tensor:
@@ -83,7 +84,8 @@ class PixelCNN(GenerativeModel):
         self.embed = nn.Embedding(config.num_classes, f) if config.num_classes else None
         kernels = [config.first_kernel_size] + [config.kernel_size] * (config.n_layers - 1)
         self.layers = nn.ModuleList(
-            GatedMaskedConv2d(c if i == 0 else f, f, k, c, first=(i == 0), cond_dim=cond) for i, k in enumerate(kernels)
+            GatedMaskedConv2d(c if i == 0 else f, f, k, c, first=(i == 0), cond_dim=cond,
+                              dropout=config.dropout) for i, k in enumerate(kernels)
         )
         self.head = nn.Sequential(nn.ReLU(), ChannelMaskedConv1x1(f, config.head_channels, c), nn.ReLU(),
                                   ChannelMaskedConv1x1(config.head_channels, c * config.levels, c))

@@ -125,7 +125,7 @@ class GatedMaskedConv2d(nn.Module):
     """
 
     def __init__(self, in_ch: int, channels: int, kernel_size: int, data_channels: int, first: bool = False,
-                 cond_dim: int | None = None):
+                 cond_dim: int | None = None, dropout: float = 0.0):
         super().__init__()
         f, c = channels, data_channels
         self.first = first
@@ -134,6 +134,7 @@ class GatedMaskedConv2d(nn.Module):
         self.h_conv = HorizontalConv(in_ch, 2 * f, kernel_size, "A" if first else "B", c, out_period=f)
         self.h_out = ChannelMaskedConv1x1(f, f, c)
         self.cond = nn.Linear(cond_dim, 4 * f, bias=False) if cond_dim else None
+        self.dropout = nn.Dropout(dropout)  # elementwise, so it keeps the masks' guarantees
 
     @staticmethod
     def gate(a: Tensor) -> Tensor:
@@ -154,7 +155,7 @@ class GatedMaskedConv2d(nn.Module):
 
     def horizontal(self, h: Tensor, link: Tensor, cond: Tensor | None = None) -> Tensor:
         _, bh = self._cond_bias(cond)
-        out = self.h_out(self.gate(self.h_conv(h) + link + bh))
+        out = self.h_out(self.dropout(self.gate(self.h_conv(h) + link + bh)))
         return out if self.first else h + out
 
     def forward(self, v: Tensor, h: Tensor, cond: Tensor | None = None) -> tuple[Tensor, Tensor]:
