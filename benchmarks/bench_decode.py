@@ -98,8 +98,8 @@ def run_shape(name, batches, new, prompt_len, modes, repeats, bandwidth, ppl_tok
         hf.save_pretrained(d)
         models = {"fp32": GPT.from_pretrained(d)}
         for mode in modes:
-            if mode != "fp32":
-                models[mode] = GPT.from_pretrained(d).quantize(mode)
+            if mode != "fp32":  # "fp32-t": fp32 in the (in, out) layout, quantize("fp32")
+                models[mode] = GPT.from_pretrained(d).quantize("fp32" if mode == "fp32-t" else mode)
     vocab = SHAPES[name]["vocab_size"]
     prompt = torch.randint(0, vocab, (1, prompt_len), generator=torch.Generator().manual_seed(1))
     decode_hf(hf, prompt, 4), decode_gz(models["fp32"], prompt, 4)  # warm up
@@ -144,7 +144,7 @@ def ppl_on_text(model_dir: str, data: str, modes) -> None:
     for mode in modes:
         if mode == "fp32":
             continue
-        ppl = perplexity(GPT.from_pretrained(model_dir).quantize(mode), x)
+        ppl = perplexity(GPT.from_pretrained(model_dir).quantize("fp32" if mode == "fp32-t" else mode), x)
         print(f"   {mode}: perplexity {ppl:.4f} ({100 * (ppl / ref - 1):+.3f}% vs fp32)")
 
 
@@ -154,7 +154,7 @@ def main() -> None:
     ap.add_argument("--batches", default="1,8", help="batch sizes for 124M (10M always uses 1)")
     ap.add_argument("--new", type=int, default=128)
     ap.add_argument("--prompt", type=int, default=16)
-    ap.add_argument("--modes", default="fp32,bf16,int8,int8-dynamic")
+    ap.add_argument("--modes", default="fp32,fp32-t,bf16,int8,int8-dynamic")
     ap.add_argument("--repeats", type=int, default=2)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--ppl-model", default=None)

@@ -33,7 +33,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError, DataError
 from ..generation import GENERATION_CONFIG_NAME, GenerationConfig, generate
 from ..model import GenerativeModel, ModelConfig
-from ..nn.transformer import Block, DynamicInt8Linear, Int8Linear, KVCache, Rotary, init_gpt_weights, make_norm, quantize_int8_
+from ..nn.transformer import DECODE_LINEARS, Block, KVCache, Rotary, init_gpt_weights, make_norm, swap_linears_
 from ..nn.transformer import attention_mask as build_attention_mask
 from ..registry import register_model
 from ..utils import model_device, unpack_batch
@@ -237,18 +237,21 @@ class GPT(GenerativeModel):
 
     # --- speed options --------------------------------------------------------------------
     def quantize(self, mode: str = "int8") -> "GPT":
-        """Inference-only formats, in place: "bf16" weights, "int8" (weight-only, per-row scales)
-        or "int8-dynamic" (int8 weights and per-call int8 activations, fbgemm)."""
+        """Inference-only weight formats, in place (the model can no longer be trained or saved):
+
+        "fp32" (same numbers, weights stored (in, out) for fast batch-1 matrix-vector products),
+        "bf16", "int8" (weight-only, per-row scales), "int8-dynamic" (int8 weights and per-call
+        int8 activations, fbgemm). See ``genzoo.nn.transformer`` and docs/gpt.md.
+        """
         if mode == "bf16":
             return self.to(torch.bfloat16).eval()
-        if mode not in ("int8", "int8-dynamic"):
-            raise ConfigError(f"quantize mode must be 'bf16', 'int8' or 'int8-dynamic', got {mode!r}")
-        if self.config.tie_embeddings:  # the head gets its own int8 copy; the embedding lookup stays float
+        if mode not in DECODE_LINEARS:
+            raise ConfigError(f"quantize mode must be one of bf16, {', '.join(DECODE_LINEARS)}; got {mode!r}")
+        if self.config.tie_embeddings:  # the head gets its own copy; the embedding lookup stays as it is
             self.lm_head = nn.Linear(self.config.n_embd, self.config.vocab_size, bias=False)
             self.lm_head.weight = nn.Parameter(self.transformer.wte.weight.detach().clone())
-        dynamic = mode == "int8-dynamic"
-        quantize_int8_(self.transformer.h, dynamic)
-        self.lm_head = DynamicInt8Linear(self.lm_head) if dynamic else Int8Linear(self.lm_head)
+        swap_linears_(self.transformer.h, DECODE_LINEARS[mode])
+        self.lm_head = DECODE_LINEARS[mode](self.lm_head)
         return self.eval()
 
     # --- persistence ----------------------------------------------------------------------

@@ -231,13 +231,35 @@ class DynamicInt8Linear(nn.Module):
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 weights and activations"
 
 
-def quantize_int8_(module: nn.Module, dynamic: bool = False) -> nn.Module:
-    """Replace every ``nn.Linear`` inside ``module`` by an ``Int8Linear`` (or ``DynamicInt8Linear``), in place."""
+class TransposedLinear(nn.Module):
+    """y = b + x Wᵀ as ``addmm(b, x, Wt)`` with Wt = Wᵀ stored (in, out), GPT-2's Conv1D layout.
+
+    Same fp32 numbers, different memory order: at batch 1 the CPU matrix-vector product streams the
+    (in, out) layout about 1.5x faster than nn.Linear's (out, in) (measured with MKL on this CPU).
+    """
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        self.register_buffer("weight_t", linear.weight.detach().t().contiguous())
+        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().clone())
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+
+    def forward(self, x: Tensor) -> Tensor:
+        x2 = x.reshape(-1, x.shape[-1])
+        y = x2 @ self.weight_t if self.bias is None else torch.addmm(self.bias, x2, self.weight_t)
+        return y.view(*x.shape[:-1], self.out_features)
+
+
+DECODE_LINEARS = {"fp32": TransposedLinear, "int8": Int8Linear, "int8-dynamic": DynamicInt8Linear}
+
+
+def swap_linears_(module: nn.Module, layer: type) -> nn.Module:
+    """Replace every ``nn.Linear`` inside ``module`` by ``layer(linear)``, in place."""
     for name, child in list(module.named_children()):
         if isinstance(child, nn.Linear):
-            setattr(module, name, DynamicInt8Linear(child) if dynamic else Int8Linear(child))
+            setattr(module, name, layer(child))
         else:
-            quantize_int8_(child, dynamic)
+            swap_linears_(child, layer)
     return module
 
 
