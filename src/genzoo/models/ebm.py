@@ -64,8 +64,9 @@ class EBMConfig(ModelConfig):
     sampler: str = "sgld"              # sgld | mala (for sample())
     log_z_method: str = "ais"          # ais | grid (2-D) | nce
     ais_chains: int = 256
-    ais_temps: int = 200
+    ais_temps: int = 500
     ais_base_std: float = 3.0
+    ais_transition: str = "mala"       # mala | hmc
     grid_size: int = 400
     grid_range: float = 8.0
 
@@ -261,8 +262,10 @@ class EBM(GenerativeModel):
         elif method == "nce":
             value = (self.nce_log_z.item(), float("nan"))
         else:
+            device = model_device(self)
             value = ais_log_z(self.energy, c.shape, n_chains=c.ais_chains, n_temps=c.ais_temps, base_std=c.ais_base_std,
-                              generator=torch.Generator(model_device(self)).manual_seed(0), device=model_device(self))
+                              transition=c.ais_transition, step_size=0.5 * c.ais_base_std ** 2,
+                              generator=torch.Generator(device).manual_seed(0), device=device)
         self._log_z_cache = (key, value)
         return value
 
