@@ -48,15 +48,14 @@ def mixture(name: str, n: int, seed: int) -> tuple[torch.Tensor, torch.Tensor, f
     return modes[idx] + std * torch.randn(n, 2, generator=gen), modes, std
 
 
-def train(x: torch.Tensor, steps: int, batch_size: int, lr: float, seed: int, **overrides) -> gz.GenerativeModel:
+def train(x: torch.Tensor, steps: int, batch_size: int, lr: float, seed: int, ema: float = 0.999,
+          **overrides) -> gz.GenerativeModel:
+    """The shared Trainer (cosine schedule to 0.1·lr, EMA of the weights copied in at the end)."""
     torch.manual_seed(seed)
-    model = gz.build("gan", data=None, **overrides)
-    opts = model.configure_optimizers(lr)
-    gen = torch.Generator().manual_seed(seed + 1)
-    model.train()
-    for step in range(steps):
-        idx = torch.randint(len(x), (batch_size,), generator=gen)
-        model.training_step(x[idx], step, optimizers=opts)
+    data = gz.GenDataset("mixture", "train", "2d", x)
+    model = gz.build("gan", data=data, **overrides)
+    gz.Trainer(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed, ema_decay=ema or None,
+               grad_clip=None, progress=False, log_every=max(1, steps)).fit()
     return model.eval()
 
 
@@ -70,6 +69,7 @@ def main() -> None:
     p.add_argument("--losses", default=",".join(LOSSES))
     p.add_argument("--mitigations", default=",".join(MITIGATIONS))
     p.add_argument("--set", action="append", default=[], help="extra config key=value for every run")
+    p.add_argument("--ema", type=float, default=0.999)
     p.add_argument("--jsonl", default=None)
     args = p.parse_args()
     torch.set_num_threads(1)
@@ -80,7 +80,7 @@ def main() -> None:
     for loss in args.losses.split(","):
         for mit in args.mitigations.split(","):
             t0 = time.time()
-            model = train(x, args.steps, args.batch_size, args.lr, args.seed, loss=loss, **MITIGATIONS[mit], **extra)
+            model = train(x, args.steps, args.batch_size, args.lr, args.seed, args.ema, loss=loss, **MITIGATIONS[mit], **extra)
             s = model.sample(10000, generator=torch.Generator().manual_seed(123))
             m = mode_coverage(s, modes, std)
             dt = time.time() - t0
