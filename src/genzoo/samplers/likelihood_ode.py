@@ -27,12 +27,17 @@ import torch
 from torch import Tensor
 
 from ..errors import ConfigError
-from ..sde import gaussian_log_prob
 from ..utils import rand
 from .ode import odeint
 
 Velocity = Callable[[Tensor, Tensor], Tensor]
 TRACES = ("exact", "hutchinson", "auto")
+
+
+def gaussian_log_prob(z: Tensor, std: float = 1.0) -> Tensor:
+    """``log N(z; 0, std^2 I)`` per example (any example shape)."""
+    d = z[0].numel()
+    return -0.5 * d * np.log(2 * np.pi * std ** 2) - z.flatten(1).pow(2).sum(1) / (2 * std ** 2)
 
 
 def divergence(v: Tensor, x: Tensor, *, trace: str = "exact", probe: Tensor | None = None) -> Tensor:
