@@ -65,7 +65,7 @@ class ScoreSDE(DDPM):
 
     @classmethod
     def contract_fixture(cls):
-        config = ScoreSDEConfig(shape=(2,), hidden=32, depth=2, sample_steps=20, ode_rtol=1e-3, ode_atol=1e-3)
+        config = ScoreSDEConfig(shape=(2,), hidden=32, depth=2, sampler="em", sample_steps=20, ode_rtol=1e-3, ode_atol=1e-3)
         return config, torch.randn(64, 2) * 0.5 + 1.0
 
     def eps_hat(self, x: Tensor, t: Tensor, class_labels: Tensor | None = None) -> Tensor:

@@ -40,7 +40,8 @@ def ode_log_prob(velocity: Callable[[Tensor, Tensor], Tensor], x: Tensor, prior_
             div = divergence(v, z)
         return torch.cat([v.detach(), div.detach()[:, None]], dim=1)
 
-    state = torch.cat([x.reshape(shape[0], D).float(), torch.zeros(shape[0], 1, device=x.device)], dim=1)
+    dtype = torch.float64 if x.dtype == torch.float64 else torch.float32  # float64 in, float64 integration
+    state = torch.cat([x.reshape(shape[0], D).to(dtype), torch.zeros(shape[0], 1, device=x.device, dtype=dtype)], dim=1)
     end = odeint(f, state, t0, t1, rtol=rtol, atol=atol)
     return prior_log_prob(end[:, :D]) + end[:, D]
 
