@@ -120,7 +120,7 @@ def main():
     sd = ref.state_dict()
     variants = [("fp32", False, False), ("channels_last", True, False), ("bf16", False, True), ("channels_last+bf16", True, True)]
     x = torch.randn(BATCH, 1, 32, 32)
-    print(f"threads={args.threads}  batch={BATCH}  torch {torch.__version__}")
+    print(f"threads={args.threads}  batch={BATCH}  torch {torch.__version__}", flush=True)
 
     if not args.skip_train:
         runs = {}
@@ -139,7 +139,7 @@ def main():
         base = best["diffusers fp32"]
         print("\ntraining (samples/s, batch 64)")
         for k, v in best.items():
-            print(f"  {k:28s} {BATCH / v:8.1f}   x{base / v:.2f} vs diffusers fp32")
+            print(f"  {k:28s} {BATCH / v:8.1f}   x{base / v:.2f} vs diffusers fp32", flush=True)
 
     if not args.skip_sample:
         runs = {}
