@@ -64,6 +64,8 @@ def test_model_sampling_is_seeded_and_memoised(gaussians):
     assert model.calls > draws and changed["fid"] > first["fid"]
     other_seed = gz.evaluate(Sampler(train), test, metrics=["fid"], num_samples=600, seed=1)
     assert other_seed["fid"] != first["fid"]
+    twin = Sampler(train)  # another model object is always sampled, even with equal parameters
+    assert gz.evaluate(twin, test, metrics=["fid"], num_samples=600, seed=1) == other_seed and twin.calls == 2
 
 
 def test_digits_metrics_in_classifier_space():

@@ -3,6 +3,7 @@
 ``extractor_for(data)`` picks the shipped classifier for a built-in image set: ``digits*`` ->
 "digits", ``shapes*`` -> "shapes" (labels "FID-digits" / "FID-shapes", never "Inception FID").
 """
+import functools
 from pathlib import Path
 
 from .classifier import SmallConvNet, load_extractor, save_extractor
@@ -17,9 +18,11 @@ def extractor_name_for(dataset_name: str) -> str | None:
     return EXTRACTOR_FOR_DATASET.get(base)
 
 
+@functools.lru_cache(maxsize=4)
 def load_feature_extractor(spec):
     """A shipped name ("digits", "shapes"), a genzoo extractor file, ``inception:PATH`` or an
-    Inception-v3 weights file (``.pth``/``.pt``, or ``.safetensors`` without genzoo metadata)."""
+    Inception-v3 weights file (``.pth``/``.pt``, or ``.safetensors`` without genzoo metadata).
+    Cached: the same spec returns the same (frozen, eval-mode) module."""
     spec = str(spec)
     if spec.startswith("inception:"):
         return load_inception(spec[len("inception:"):])

