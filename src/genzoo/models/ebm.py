@@ -126,7 +126,8 @@ class EBM(GenerativeModel):
         if data is not None:
             base["shape"] = tuple(data.shape)
             if data.kind == "image":
-                base.update(init_range=1.0, prior_std=1.0, ais_base_std=0.5, sgld_step_size=1e-4, sgld_noise=0.005)
+                base.update(init_range=1.0, prior_std=0.0, ais_base_std=0.5, sgld_step_size=20.0, sgld_noise=0.005,
+                            sgld_steps=60, alpha=1.0)  # Du & Mordatch 2019: step 10 on ∇E, noise 0.005
             else:
                 r = float(data.x.abs().max()) * 1.1
                 base.update(init_range=r, grid_range=2 * r, prior_std=2 * r, ais_base_std=r / 1.5)
