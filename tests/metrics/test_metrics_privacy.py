@@ -11,7 +11,8 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 import genzoo as gz
 from genzoo.errors import DataError, NotSupported
-from genzoo.metrics.memorization import extraction_rate, memorization_from_samples, nearest_distances
+from genzoo.metrics.extraction import extraction_rate
+from genzoo.metrics.memorization import memorization_from_samples, nearest_distances
 from genzoo.metrics.mia import lira_offline_scores, roc_auc, tpr_at_fpr
 from genzoo.metrics.pairwise import bradley_terry, elo, rate, read_judgements
 
@@ -52,6 +53,38 @@ def test_extraction_rate_by_hand():
     assert out == {"extraction_rate": pytest.approx(2 / 3), "extracted_fraction": pytest.approx((20 + 12) / (24 + 25 + 12))}
     ids = extraction_rate([torch.tensor([1, 2, 3, 4, 9]), torch.tensor([7, 7, 7]), torch.tensor([5])], torch.arange(10), n=3)
     assert ids == {"extraction_rate": pytest.approx(1 / 3), "extracted_fraction": pytest.approx(4 / 9)}
+
+
+class Memorizer(torch.nn.Module):
+    """generate() that continues a known training prefix with its training continuation, else noise."""
+
+    def __init__(self, rows, recall=True):
+        super().__init__()
+        self.rows, self.recall = rows, recall
+
+    def generate(self, prompts, max_new_tokens, do_sample):
+        out = []
+        for p in prompts:
+            match = (self.rows[:, : len(p)] == p).all(1).nonzero()
+            if self.recall and len(match):
+                out.append(self.rows[match[0, 0], : len(p) + max_new_tokens])
+            else:
+                out.append(torch.cat([p, torch.full((max_new_tokens,), 99)]))
+        return torch.stack(out)
+
+
+def test_prompted_extraction_metric():
+    g = torch.Generator().manual_seed(0)
+    train, held = torch.randint(0, 50, (40, 24), generator=g), torch.randint(0, 50, (10, 24), generator=g)
+    data = gz.GenDataset("toytext", "test", "text", held)
+    kw = dict(train=train, num_prompts=20, prefix_len=8, suffix_len=16)
+    copier = gz.evaluate(Memorizer(train), data, metrics=["extraction"], **kw)
+    assert copier == {"extraction_exact": 1.0, "extraction_exact_heldout": 0.0, "extraction_rate": 1.0,
+                      "extracted_fraction": 1.0}
+    honest = gz.evaluate(Memorizer(train, recall=False), data, metrics=["extraction"], **kw)
+    assert honest["extraction_exact"] == 0.0 and honest["extraction_rate"] == 0.0
+    with pytest.raises(NotSupported, match="generate"):
+        gz.evaluate(torch.nn.Linear(1, 1), data, metrics=["extraction"], **kw)
 
 
 # ---- membership inference -----------------------------------------------------------------------

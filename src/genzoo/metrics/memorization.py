@@ -13,15 +13,13 @@ For each sample s with training neighbours at distances d₁ ≤ d₂ and held-o
   synthetic tabular data; ``dcr_closer_to_train``: fraction of samples closer to the training set
   than to an equally large held-out set (≈ 0.5 without memorization).
 
-Text: ``extraction_rate`` counts generations that reproduce a length-n window of the training text
-verbatim (Carlini et al. 2021, "Extracting Training Data from Large Language Models").
+Text models: see ``extraction.py``.
 
 Distances are Euclidean in raw data space by default (near-copies are literal copies), computed in
 row blocks (``_pairwise``) so no samples × train matrix is held.
 """
 from __future__ import annotations
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -76,44 +74,3 @@ def memorization_metric(model, data, *, train=None, feature_extractor="raw", **k
     train_feats, _ = embedder_for(data, feature_extractor)(train_x)
     return memorization_from_samples(s.fake, train_feats, s.real, seed=kw.get("seed", 0))
 
-
-def _window_hashes(ids: np.ndarray, n: int) -> np.ndarray:
-    """64-bit polynomial hashes of every length-n window (wrap-around arithmetic, n vector passes)."""
-    ids = ids.astype(np.uint64) + np.uint64(1)
-    count = len(ids) - n + 1
-    h = np.zeros(max(count, 0), dtype=np.uint64)
-    base = np.uint64(1_000_003)
-    with np.errstate(over="ignore"):
-        for j in range(n):
-            h = h * base + ids[j:j + count]
-    return h
-
-
-def _as_ids(x) -> np.ndarray:
-    if isinstance(x, str):
-        return np.frombuffer(x.encode("utf-32-le"), dtype=np.uint32)
-    return np.asarray(torch.as_tensor(x).flatten().cpu(), dtype=np.int64)
-
-
-def extraction_rate(generations, train, n: int = 50) -> dict[str, float]:
-    """Verbatim extraction of training text (Carlini et al. 2021): ``extraction_rate`` is the fraction
-    of generations that contain some length-``n`` window (tokens, or characters for strings) of the
-    training text; ``extracted_fraction`` the fraction of generated positions covered by such windows.
-    Exact matching by 64-bit rolling hashes of every training window (sorted, binary search)."""
-    train_hashes = np.unique(_window_hashes(_as_ids(train), n))
-    hit_docs, covered, total = 0, 0, 0
-    for g in generations:
-        ids = _as_ids(g)
-        total += len(ids)
-        hashes = _window_hashes(ids, n)
-        if len(hashes) == 0 or len(train_hashes) == 0:
-            continue
-        pos = np.searchsorted(train_hashes, hashes).clip(max=len(train_hashes) - 1)
-        hits = train_hashes[pos] == hashes
-        if hits.any():
-            hit_docs += 1
-            mask = np.zeros(len(ids), dtype=bool)
-            for start in np.flatnonzero(hits):
-                mask[start:start + n] = True
-            covered += int(mask.sum())
-    return {"extraction_rate": hit_docs / max(1, len(generations)), "extracted_fraction": covered / max(1, total)}
