@@ -133,6 +133,19 @@ def test_offline_lira_with_reference_models_on_disjoint_data():
         lira_offline_scores(torch.zeros(5), torch.zeros(1, 5))
 
 
+@pytest.mark.slow  # runs the Trainer (first optimizer step imports heavy modules)
+def test_train_reference_models_on_disjoint_chunks():
+    from genzoo.metrics.mia import train_reference_models
+
+    pool = gz.load_dataset("8gaussians", "test")
+    pool = gz.GenDataset(pool.name, "train", "2d", pool.x[:400], info=pool.info)
+    refs = train_reference_models("gaussian", pool, count=2, steps=3, batch_size=64, lr=1e-2, log_every=1000)
+    assert len(refs) == 2 and all(torch.isfinite(r.log_prob(pool.x[:5])).all() for r in refs)
+    assert not torch.equal(refs[0].log_prob(pool.x[:5]), refs[1].log_prob(pool.x[:5]))  # different data
+    with pytest.raises(DataError, match="count >= 2"):
+        train_reference_models("gaussian", pool, count=1)
+
+
 def test_mia_needs_log_prob():
     class NoLikelihood(torch.nn.Module):
         pass

@@ -5,8 +5,8 @@ Mann-Whitney U statistic with ties counted half) and TPR at 1% FPR (Carlini et a
 Inference Attacks From First Principles": low-FPR power matters more than AUC).
 
 - Loss attack (Yeom et al. 2018): s(x) = log p_θ(x), the model's own log-likelihood.
-- Offline LiRA (Carlini et al. 2022): reference models θ₁..θ_R trained WITHOUT x (on disjoint data)
-  give the "out" distribution of log p(x); s(x) = (log p_θ(x) - μ_out(x)) / σ_out(x), the one-sided
+- Offline LiRA (Carlini et al. 2022): reference models θ₁..θ_R trained WITHOUT x (on disjoint data,
+  ``train_reference_models``) give the "out" distribution of log p(x); s(x) = (log p_θ(x) - μ_out(x)) / σ_out(x), the one-sided
   likelihood-ratio test under a Gaussian fit. It calibrates per example: examples that every model
   finds easy no longer look like members.
 """
@@ -62,6 +62,29 @@ def lira_offline_scores(target_log_probs, reference_log_probs, min_std: float = 
         raise DataError(f"reference log-probs must be (R >= 2, {len(target)}), got {tuple(ref.shape)}; "
                         "train at least two reference models")
     return (target - ref.mean(0)) / ref.std(0).clamp_min(min_std)
+
+
+def train_reference_models(model_name: str, pool, count: int = 4, *, overrides: dict | None = None,
+                           **trainer_kw) -> list:
+    """Offline-LiRA reference models: ``count`` copies of ``model_name`` trained (``genzoo.Trainer``,
+    seeds 0..count-1) on disjoint equal chunks of ``pool``, a dataset holding none of the examples
+    being audited (e.g. the training split minus the target's members)."""
+    import genzoo as gz
+
+    from ..data import GenDataset
+
+    if count < 2 or len(pool) < 2 * count:
+        raise DataError(f"need count >= 2 reference models and at least 2 examples each; got count={count}, "
+                        f"pool of {len(pool)}")
+    size, models = len(pool) // count, []
+    for i in range(count):
+        rows = slice(i * size, (i + 1) * size)
+        chunk = GenDataset(pool.name, pool.split, pool.kind, pool.x[rows], None if pool.y is None else pool.y[rows],
+                           levels=pool.levels, num_classes=pool.num_classes, tokenizer=pool.tokenizer, info=pool.info)
+        model = gz.build(model_name, data=chunk, **(overrides or {}))
+        gz.Trainer(model, chunk, seed=i, progress=False, **trainer_kw).fit()
+        models.append(model.eval())
+    return models
 
 
 @torch.no_grad()
