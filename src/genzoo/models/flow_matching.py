@@ -13,8 +13,8 @@ Likelihood (instantaneous change of variables, Chen et al. 2018)::
 
     log p_0(x) = log N(x_1; 0, I) + int_0^1 div v(x_t, t) dt,   x_t solving the ODE from x_0 = x
 
-computed with dopri5 on the augmented state and the exact divergence (D backward passes), so
-``log_prob`` is exact up to the ODE tolerance (``ode_rtol``/``ode_atol``).
+computed with dopri5 on the augmented state and the exact divergence (D backward passes;
+``genzoo.samplers.likelihood_ode``), so ``log_prob`` is exact up to the ODE tolerance.
 
 The networks, class conditioning, label dropout and classifier-free guidance are the ``ddpm``
 ones (U-Net for images, TimeMLP for vectors; the network sees ``1000 t``); the DDPM noise-schedule
@@ -32,7 +32,7 @@ from torch import Tensor
 from ..errors import ConfigError, did_you_mean
 from ..registry import register_model
 from ..samplers.ode import odeint
-from ..samplers.ode_likelihood import ode_log_prob, standard_normal_log_prob
+from ..samplers.likelihood_ode import gaussian_log_prob, ode_log_prob
 from ..utils import model_device, randn, unpack_batch
 from .diffusion import DDPM, DDPMConfig
 
@@ -121,9 +121,10 @@ class FlowMatching(DDPM):
         n = x.shape[0]
 
         def velocity(z: Tensor, t: Tensor) -> Tensor:
-            return self.velocity(z, t.expand(n), labels)
+            return self.velocity(z, t, labels)
 
-        return ode_log_prob(velocity, x, standard_normal_log_prob, 0.0, 1.0, self.config.ode_rtol, self.config.ode_atol)
+        return ode_log_prob(velocity, x, 0.0, 1.0, gaussian_log_prob, trace="exact",
+                            rtol=self.config.ode_rtol, atol=self.config.ode_atol)
 
     def save_extra(self, path) -> None:
         """No diffusers scheduler layout for flows (genzoo's config.json describes the sampler)."""

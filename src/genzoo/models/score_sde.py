@@ -10,7 +10,7 @@ trained by denoising score matching with the likelihood-agnostic weighting ``lam
 Sampling (``sampler``): ``pc`` (reverse-diffusion predictor + Langevin corrector), ``em``
 (Euler-Maruyama on the reverse SDE) or ``ode`` (probability-flow ODE with adaptive dopri5).
 ``log_prob`` integrates the probability-flow ODE from ``t = eps`` to 1 with the exact divergence
-(``genzoo.samplers.ode_likelihood``): log p_eps(x), exact up to the solver tolerance.
+(``genzoo.samplers.likelihood_ode``): log p_eps(x), exact up to the solver tolerance.
 
 The networks, class conditioning and guidance are the ``ddpm`` ones; the network sees ``999 t``.
 """
@@ -26,7 +26,7 @@ from torch import Tensor
 from ..errors import ConfigError, did_you_mean
 from ..registry import register_model
 from ..samplers.ode import odeint
-from ..samplers.ode_likelihood import ode_log_prob, standard_normal_log_prob
+from ..samplers.likelihood_ode import gaussian_log_prob, ode_log_prob
 from ..samplers.sde import SDE, reverse_sde_sample
 from ..utils import model_device, randn, unpack_batch
 from .diffusion import DDPM, DDPMConfig
@@ -120,10 +120,10 @@ class ScoreSDE(DDPM):
             if not self.config.null_class:
                 raise ConfigError("log_prob of a class-conditional score-sde needs a null class (label dropout)")
             labels = torch.full((x.shape[0],), self.config.num_classes, device=x.device, dtype=torch.long)
-        v = self.sde.ode_drift(self.score_fn(labels))
+        drift = self.sde.ode_drift(self.score_fn(labels))
         std = self.sde.prior_std
-        return ode_log_prob(v, x, lambda z: standard_normal_log_prob(z, std), self.config.t_eps, 1.0,
-                            self.config.ode_rtol, self.config.ode_atol)
+        return ode_log_prob(lambda z, t: drift(z, t[0]), x, self.config.t_eps, 1.0, lambda z: gaussian_log_prob(z, std),
+                            trace="exact", rtol=self.config.ode_rtol, atol=self.config.ode_atol)
 
     def save_extra(self, path) -> None:
         """genzoo's config.json describes the SDE; there is no diffusers scheduler for it."""
