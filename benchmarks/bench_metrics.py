@@ -130,20 +130,32 @@ def bench_big(n: int = 50_000, d: int = 2048, k: int = 5) -> list[str]:
     return lines
 
 
-def bench_mia(members: int = 300, over_steps: int = 1500) -> list[str]:
-    """MIA loss attack on digits-bin: MADE over-trained on 300 images vs a small, short, decayed one."""
+def bench_mia(members: int = 300, over_steps: int = 1500, references: int = 3) -> list[str]:
+    """Membership inference on digits-bin with MADE: an over-trained model vs a regularised one (loss
+    attack), and offline LiRA for both with reference models trained like the target on disjoint
+    chunks of the rest of the training split."""
     import genzoo as gz
+    from genzoo.metrics.mia import train_reference_models
 
     train, test = gz.load_dataset("digits-bin", "train"), gz.load_dataset("digits-bin", "test")
-    subset = gz.GenDataset("digits-bin", "train", "image", train.x[:members], train.y[:members], levels=2, num_classes=10)
-    lines = [f"MIA (loss attack) on digits-bin, MADE, {members} members vs {members} test images"]
+
+    def subset(rows):
+        return gz.GenDataset("digits-bin", "train", "image", train.x[rows], train.y[rows], levels=2, num_classes=10)
+
+    target_data, pool = subset(slice(0, members)), subset(slice(members, None))
+    lines = [f"MIA on digits-bin, MADE, {members} members vs {members} test images; "
+             f"{references} LiRA reference models on disjoint chunks of the other {len(pool)} training images"]
     for name, arch, budget in [("over-trained", dict(hidden=(512, 512)), dict(steps=over_steps, weight_decay=0.0)),
                                ("regularised", dict(hidden=(64,)), dict(steps=300, weight_decay=0.1))]:
-        model = gz.build("made", data=subset, **arch)
-        gz.Trainer(model, subset, batch_size=64, lr=1e-3, seed=0, progress=False, ema_decay=None, **budget).fit()
-        out = gz.evaluate(model, test, metrics=["mia", "nll"], train=subset.x, max_examples=members)
-        lines.append(f"  {name:12s} {arch} {budget}: AUC {out['mia_loss_auc']:.3f}, TPR@1%FPR "
-                     f"{out['mia_loss_tpr_at_1fpr']:.3f}, test NLL {out['nll']:.2f} nats")
+        recipe = dict(batch_size=64, lr=1e-3, ema_decay=None, **budget)
+        model = gz.build("made", data=target_data, **arch)
+        gz.Trainer(model, target_data, seed=0, progress=False, **recipe).fit()
+        refs = train_reference_models("made", pool, references, overrides=arch, **recipe)
+        out = gz.evaluate(model, test, metrics=["mia", "nll"], train=target_data.x, max_examples=members,
+                          reference_models=refs)
+        lines.append(f"  {name:12s} {arch} {budget}: loss AUC {out['mia_loss_auc']:.3f} "
+                     f"TPR@1%FPR {out['mia_loss_tpr_at_1fpr']:.3f} | LiRA AUC {out['mia_lira_auc']:.3f} "
+                     f"TPR@1%FPR {out['mia_lira_tpr_at_1fpr']:.3f} | test NLL {out['nll']:.2f} nats")
     return lines
 
 

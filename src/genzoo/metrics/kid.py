@@ -36,11 +36,13 @@ def kid_from_features(real, fake, subsets: int = 100, subset_size: int = 1000, d
     if subset_size < 2 or subset_size > min(len(real), len(fake)):
         raise DataError(f"KID subset_size={subset_size} must be between 2 and the smaller set size "
                         f"({min(len(real), len(fake))}); pass a smaller subset_size or more samples")
+    def kern(a: Tensor, b: Tensor) -> Tensor:
+        return polynomial_kernel(a, b, degree, gamma, coef)
+
     scores = []
     for _ in range(subsets):
         x = real[torch.randperm(len(real), generator=generator)[:subset_size].to(real.device)]
         y = fake[torch.randperm(len(fake), generator=generator)[:subset_size].to(fake.device)]
-        kern = lambda a, b: polynomial_kernel(a, b, degree, gamma, coef)  # noqa: E731
         scores.append(unbiased_mmd2(kern(x, x), kern(x, y), kern(y, y)))
     scores = torch.stack(scores)
     return float(scores.mean()), float(scores.std(unbiased=False))
