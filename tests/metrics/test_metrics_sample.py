@@ -40,6 +40,7 @@ def test_2d_metrics_small_for_data_samples_and_large_for_noise(gaussians):
     assert good["precision"] > 0.95 and bad["precision"] < 0.6
     assert good["mmd"] < 0.01 < bad["mmd"] and good["energy"] < 0.02 < bad["energy"]
     assert good["modes"] == 8 and good["high_quality"] > 0.95
+    assert gz.evaluate(train[:2000], test, metrics=["fid"])["fid"] == good["fid"]  # samples in the model slot
 
 
 def test_mode_coverage_counts_exactly():

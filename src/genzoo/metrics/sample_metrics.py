@@ -5,7 +5,8 @@ Registered names (``gz.evaluate(model, data, metrics=[...])``): ``fid``, ``kid``
 ``fn(model, data, *, num_samples=None, samples=None, generator=None, seed=0, feature_extractor=None,
 sample_batch_size=500, **kw) -> dict``.
 
-- ``samples=``: a tensor of generated data (then ``model`` may be None); otherwise
+- ``samples=``: a tensor of generated data (then ``model`` may be None, or pass the tensor as the
+  model: ``gz.evaluate(samples, data, metrics=["fid"])``); otherwise
   ``model.sample(n, generator=)`` in batches, with ``torch.Generator().manual_seed(seed)`` when no
   generator is given (same seed, same samples, same number).
 - Feature spaces: 2-D and tabular data in raw coordinates; built-in image sets through the shipped
@@ -142,7 +143,10 @@ class FeatureSets:
 def feature_sets(model, data, *, samples: Tensor | None = None, num_samples: int | None = None,
                  generator: torch.Generator | None = None, seed: int = 0, feature_extractor=None,
                  sample_batch_size: int = 500, **_) -> FeatureSets:
-    """Real features (all of ``data``) and features of ``samples`` or of fresh model samples."""
+    """Real features (all of ``data``) and features of ``samples`` or of fresh model samples
+    (``model`` may itself be a tensor of samples: ``gz.evaluate(samples, data, ...)``)."""
+    if isinstance(model, Tensor) and samples is None:
+        model, samples = None, model
     embed = embedder_for(data, feature_extractor)
     space = feature_extractor if isinstance(feature_extractor, (str, type(None))) else None
     memo = (lambda *k: None) if space is None and feature_extractor is not None else (lambda *k: (*k, space))
