@@ -21,6 +21,7 @@ import genzoo as gz
 RUNS = {
     "plain": {},
     "controls": {"warmup_steps": "400", "free_bits": "0.25", "word_dropout": "0.3"},
+    "warmup+freebits": {"warmup_steps": "400", "free_bits": "0.1"},
 }
 
 
