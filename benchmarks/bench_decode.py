@@ -47,15 +47,21 @@ def _cpu_timed(fn) -> float:
 
 
 def weight_bytes(model: torch.nn.Module) -> int:
+    """Bytes read per decoded token: the blocks, the final norm and the LM head (the embedding
+    tables are only indexed, one row each, unless the head is tied to them)."""
+    if not hasattr(model, "transformer"):  # a transformers model: everything once
+        modules = [model]
+    else:
+        modules = [model.transformer.h, model.transformer.ln_f, model.lm_head]
     seen, total = set(), 0
-    for t in list(model.parameters()) + list(model.buffers()):
-        if t.data_ptr() in seen:
-            continue
-        seen.add(t.data_ptr())
-        total += t.numel() * t.element_size()
-    for m in model.modules():  # fbgemm-packed int8 weights are neither parameters nor buffers
-        if hasattr(m, "packed"):
-            total += m.in_features * m.out_features + 4 * m.out_features
+    for module in modules:
+        for t in list(module.parameters()) + list(module.buffers()):
+            if t.data_ptr() not in seen:
+                seen.add(t.data_ptr())
+                total += t.numel() * t.element_size()
+        for m in module.modules():  # fbgemm-packed int8 weights are neither parameters nor buffers
+            if hasattr(m, "packed"):
+                total += m.in_features * m.out_features + 4 * m.out_features
     return total
 
 
