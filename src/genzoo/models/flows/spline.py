@@ -50,7 +50,8 @@ def rq_spline(x: Tensor, params: Tensor, bound: float = 5.0, inverse: bool = Fal
     table = torch.cat([knots, deriv.unsqueeze(-2)], -2)                          # (..., 3, K+1)
 
     inside = x.abs() < bound
-    xc = x.clamp(-bound, bound)
+    all_inside = bool(inside.all())  # the common case: skip the clamp and the two tail selections
+    xc = x if all_inside else x.clamp(-bound, bound)
     with torch.no_grad():  # bin index = number of interior knots <= x (a searchsorted over K-1 knots)
         idx = (knots[..., int(inverse), 1:-1] <= xc.unsqueeze(-1)).sum(-1, keepdim=True)
         idx = torch.cat([idx, idx + 1], -1).unsqueeze(-2).expand(*idx.shape[:-1], 3, 2)
@@ -75,8 +76,8 @@ def rq_spline(x: Tensor, params: Tensor, bound: float = 5.0, inverse: bool = Fal
     den = torch.addcmul(s, a, t)
     one_minus = 1 - xi
     dnum = torch.addcmul(torch.addcmul(d1 * xi2, s, t, value=2.0), d0, one_minus * one_minus)
-    logdet = torch.where(inside, (s * s * dnum / (den * den)).log(), 0.0)
-    if inverse:
-        return torch.where(inside, torch.addcmul(x0, xi, w), x), -logdet
-    y = torch.addcdiv(y0, h * torch.addcmul(s * xi2, d0, t), den)
-    return torch.where(inside, y, x), logdet
+    logdet = (s * s * dnum / (den * den)).log()
+    y = torch.addcmul(x0, xi, w) if inverse else torch.addcdiv(y0, h * torch.addcmul(s * xi2, d0, t), den)
+    if not all_inside:
+        y, logdet = torch.where(inside, y, x), torch.where(inside, logdet, 0.0)
+    return (y, -logdet) if inverse else (y, logdet)
