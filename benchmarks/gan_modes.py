@@ -21,9 +21,9 @@ from genzoo.models.gan_mitigations import mode_coverage
 MITIGATIONS = {
     "none": {},
     "sn": {"spectral_norm": True},
-    "minibatch-disc": {"minibatch_disc": 16},
+    "minibatch-disc": {"minibatch_disc": 8},
     "mbstd": {"mbstd": True},
-    "unrolled": {"unrolled": 5},
+    "unrolled": {"unrolled": 3},
     "mode-seeking": {"mode_seeking": 1.0},
     "mgan": {"n_generators": 5},
 }

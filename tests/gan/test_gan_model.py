@@ -49,7 +49,6 @@ def test_unrolled_update_leaves_real_discriminator_untouched():
     loss.backward()
     after = model.discriminator.state_dict()
     assert all(torch.equal(before[k], after[k]) for k in before), "the unrolled steps wrote into D"
-    assert all(p.grad is None for p in model.discriminator.parameters() if p.requires_grad) or True
     assert all(p.grad is not None for p in model.generators.parameters())
 
 
