@@ -24,13 +24,13 @@ def nfe(name: str, steps: int) -> int:
     return 2 * steps - 1 if name == "heun" else steps
 
 
-def train(name: str, steps: int, out: Path, batch_size: int | None = None, **overrides):
+def train(name: str, steps: int, out: Path, batch_size: int | None = None, lr: float | None = None, **overrides):
     data = gz.load_dataset(name, split="train")
     model = gz.build("ddpm", data=name, **overrides)
     if (out / name / "config.json").is_file():
         return gz.load(out / name), data
     t0 = time.time()
-    gz.Trainer(model, data, steps=steps, batch_size=batch_size, progress=False, out=out / f"{name}-run").fit()
+    gz.Trainer(model, data, steps=steps, batch_size=batch_size, lr=lr, progress=False, out=out / f"{name}-run").fit()
     model.save_pretrained(out / name)
     print(f"{name}: trained {steps} steps in {time.time() - t0:.0f}s", flush=True)
     return model.eval(), data
@@ -48,11 +48,11 @@ def main():
     out = Path(args.out)
     rows = []
     if "25gaussians" in args.only:
-        model, data = train("25gaussians", args.steps * 2, out, hidden=256, depth=4)
+        model, data = train("25gaussians", args.steps, out, batch_size=512, lr=3e-3, hidden=128, depth=3)
         test = gz.load_dataset("25gaussians", split="test")
         for name, steps in SAMPLERS:
             t0 = time.time()
-            x = model.sample(2000, generator=torch.Generator().manual_seed(0), sampler=name, steps=steps)
+            x = model.sample(1000, generator=torch.Generator().manual_seed(0), sampler=name, steps=steps)
             r = gz.evaluate(None, test, metrics=["modes", "mmd"], samples=x)
             rows.append({"data": "25gaussians", "sampler": name, "steps": steps, "nfe": nfe(name, steps),
                          "seconds": round(time.time() - t0, 1), **r})

@@ -52,17 +52,24 @@ def build_sampler(name: str, schedule: NoiseSchedule, steps: int | None = None, 
                                  use_karras_sigmas=True if use_karras_sigmas is None else use_karras_sigmas, **extra, **common)
 
 
+def run(fn: Callable[[Tensor, Tensor], Tensor], sampler: DiffusionSampler, x: Tensor, start: int = 0, *,
+        generator: torch.Generator | None = None, callback: Callable | None = None) -> Tensor:
+    """The sampling loop from step ``start``, ``x`` already at that step's noise level.
+
+    ``callback(i, x)`` runs after every step; when it returns a tensor, that replaces ``x``
+    (inpainting uses this to re-impose the known pixels).
+    """
+    state = None
+    for i in range(start, len(sampler)):
+        t = sampler.timesteps[i]
+        x, _, state = sampler.step(fn(sampler.model_input(x, i), t), i, x, state, generator=generator)
+        if callback is not None:
+            replaced = callback(i, x)
+            x = x if replaced is None else replaced
+    return x
+
+
 def denoise(fn: Callable[[Tensor, Tensor], Tensor], sampler: DiffusionSampler, noise: Tensor, *,
             generator: torch.Generator | None = None, callback: Callable | None = None) -> Tensor:
-    """Run ``sampler`` from standard-normal ``noise``; ``fn(x_in, t)`` is the network (with guidance).
-
-    ``callback(i, t, x, x0)`` is called after every step (for progress bars or inpainting).
-    """
-    x = noise * sampler.init_noise_sigma
-    state = None
-    for i in range(len(sampler)):
-        t = sampler.timesteps[i]
-        x, x0, state = sampler.step(fn(sampler.model_input(x, i), t), i, x, state, generator=generator)
-        if callback is not None:
-            callback(i, t, x, x0)
-    return x
+    """Run ``sampler`` from standard-normal ``noise``; ``fn(x_in, t)`` is the network (with guidance)."""
+    return run(fn, sampler, noise * sampler.init_noise_sigma, 0, generator=generator, callback=callback)

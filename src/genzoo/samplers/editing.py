@@ -21,6 +21,7 @@ from ..errors import ConfigError
 from ..utils import randn
 from .base import DiffusionSampler
 from .ddim import DDIMSampler
+from .denoise import run
 from .dpm_solver import DPMSolverSampler
 from .karras import EulerSampler, HeunSampler
 from .noise_schedule import to_eps
@@ -39,17 +40,6 @@ def noised(sampler: DiffusionSampler, x0: Tensor, noise: Tensor, i: int) -> Tens
         alpha = 1 / (sigma ** 2 + 1) ** 0.5
         return alpha * x0 + sigma * alpha * noise
     return sampler.schedule.add_noise(x0, noise, sampler.timesteps[i].long().expand(x0.shape[0]))
-
-
-def run(fn: Fn, sampler: DiffusionSampler, x: Tensor, start: int = 0, *, generator=None,
-        after_step: Callable[[int, Tensor], Tensor] | None = None) -> Tensor:
-    """The sampling loop from step ``start`` with ``x`` already at that level; ``after_step(i, x) -> x``."""
-    state = None
-    for i in range(start, len(sampler)):
-        x, _, state = sampler.step(fn(sampler.model_input(x, i), sampler.timesteps[i]), i, x, state, generator=generator)
-        if after_step is not None:
-            x = after_step(i, x)
-    return x
 
 
 def sdedit(fn: Fn, sampler: DiffusionSampler, image: Tensor, strength: float, *, generator=None) -> Tensor:
@@ -75,7 +65,7 @@ def inpaint(fn: Fn, sampler: DiffusionSampler, image: Tensor, mask: Tensor, *, g
         return mask * noised(sampler, image, noise, i + 1) + (1 - mask) * x
 
     x = randn(image.shape, generator=generator, device=image.device) * sampler.init_noise_sigma
-    return run(fn, sampler, x, 0, generator=generator, after_step=keep_known)
+    return run(fn, sampler, x, 0, generator=generator, callback=keep_known)
 
 
 def ddim_invert(fn: Fn, sampler: DDIMSampler, x0: Tensor) -> Tensor:
