@@ -107,6 +107,9 @@ def compare(kind, train, test, args):
         "genzoo_steps_to_zuko_final_nll": steps_hit,
         "time_to_zuko_final_nll_ratio": None if t_hit is None else t_hit / theirs.seconds,
         "zuko_final_nll_mean3": target3,
+        # the NLL after a constant-lr run moves by a few 0.01 between evaluations: compare the last 5
+        "zuko_last5_mean_nll": sum(c[2] for c in theirs.curve[-5:]) / 5,
+        "genzoo_last5_mean_nll": sum(c[2] for c in ours.curve[-5:]) / 5,
         "genzoo_steps_to_zuko_final_nll_mean3": steps3,
         "time_to_zuko_final_nll_mean3_ratio": None if t3 is None else t3 / theirs.seconds,
     }
@@ -114,6 +117,7 @@ def compare(kind, train, test, args):
     print(f"{kind}: zuko {res['zuko']['steps_per_s']:.0f} steps/s NLL {target:.3f} ({theirs.seconds:.1f}s) | "
           f"genzoo {res['genzoo']['steps_per_s']:.0f} steps/s NLL {res['genzoo']['test_nll']:.3f} ({ours.seconds:.1f}s) | "
           f"step speed x{res['step_speed_ratio']:.2f} | genzoo reaches zuko's final NLL: {hit}", flush=True)
+    print(f"  mean test NLL over the last 5 evaluations: zuko {res['zuko_last5_mean_nll']:.3f}, genzoo {res['genzoo_last5_mean_nll']:.3f}", flush=True)
     if t3 is not None:
         print(f"  smoothed (3 evaluations): zuko final {target3:.3f}; genzoo reaches it at step {steps3}, "
               f"{t3:.1f}s -> ratio {t3 / theirs.seconds:.2f}", flush=True)
