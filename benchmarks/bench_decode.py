@@ -156,7 +156,7 @@ def ppl_on_text(model_dir: str, data: str, modes) -> None:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--shape", default="all", choices=["all", *SHAPES])
+    ap.add_argument("--shape", default="all", choices=["all", "none", *SHAPES])
     ap.add_argument("--batches", default="1,8", help="batch sizes for 124M (10M always uses 1)")
     ap.add_argument("--new", type=int, default=128)
     ap.add_argument("--prompt", type=int, default=16)
