@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -63,12 +64,18 @@ def main() -> None:
         test_m = train_m = {"bpd": float("nan")}
     eval_s = time.time() - t0
     t0 = time.time()
-    samples = model.sample(64, generator=torch.Generator().manual_seed(0))
+    k = getattr(model.config, "num_classes", None)
+    y = torch.arange(k).repeat_interleave(8) if k else None  # class-conditional: one row per class
+    samples = model.sample(8 * k if k else 64, generator=torch.Generator().manual_seed(0), **({"y": y} if k else {}))
     sample_s = time.time() - t0
     results = Path(args.results)
     results.mkdir(parents=True, exist_ok=True)
     save_samples(samples, results / f"{args.tag}.png", nrow=8)
     extra = {}
+    if k:  # gz.evaluate passes the labels: that is log p(x | y); also report the label-marginal log p(x)
+        with torch.no_grad():
+            lp = torch.cat([model.log_prob(test.x[i:i + 256]) for i in range(0, len(test), 256)])
+        extra["test_bpd_marginal"] = round(-lp.mean().item() / (test.x[0].numel() * math.log(2)), 4)
     if hasattr(model, "reconstruct"):  # vqvae: reconstructions (rows: data, reconstruction) and code usage
         with torch.no_grad():
             rec = model.reconstruct(test.x)
