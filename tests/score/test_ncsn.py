@@ -2,6 +2,8 @@
 learns the data's moments; its VE probability-flow likelihood matches a Gaussian's; bad configs fail."""
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -87,3 +89,21 @@ def test_config_for_data_reads_the_data_scale():
     data = gz.load_dataset("8gaussians", split="test")
     model = gz.build("ncsn", data=data, hidden=16, depth=1)
     assert model.config.shape == (2,) and 5.0 < model.config.sigma_begin < 20.0
+
+
+@pytest.mark.slow
+def test_image_log_prob_is_dequantised_hutchinson_and_seeded():
+    cfg = NCSNConfig(shape=(1, 4, 4), levels=17, block_out_channels=(8,), attention_levels=(), norm_num_groups=4,
+                     sigma_begin=4.0, sigma_end=0.05, ode_rtol=1e-2, ode_atol=1e-2)
+    torch.manual_seed(0)
+    model = NCSN(cfg).eval()
+    x = (torch.randint(0, 17, (3, 1, 4, 4)) / 8.0 - 1.0)
+    u = model.dequantize(x, torch.Generator().manual_seed(0)) - x
+    assert 0 < u.abs().max() <= 1 / 16 and u.std() > 1 / 64                     # uniform within half a bin
+    assert torch.equal(NCSN(dataclasses.replace(cfg, levels=None)).dequantize(x, torch.Generator()), x)
+    stats = {}
+    a = model.log_prob(x, stats=stats)
+    assert a.shape == (3,) and torch.isfinite(a).all() and stats["nfe"] > 5
+    assert torch.equal(a, model.log_prob(x, generator=torch.Generator().manual_seed(0)))   # default seed 0
+    sample = model.sample(2, generator=torch.Generator().manual_seed(0), n_steps_each=2)
+    assert sample.shape == (2, 1, 4, 4) and sample.abs().max() <= 1
