@@ -124,6 +124,8 @@ class DDPM(GenerativeModel):
             values["shape"] = tuple(data.shape)
             if getattr(data, "num_classes", None) and getattr(data, "y", None) is not None:
                 values["num_classes"] = data.num_classes
+            if len(data.shape) == 1:  # vectors: v-prediction on the cosine schedule (25gaussians: 25/25
+                values.update(prediction="v_prediction", beta_schedule="cosine")  # modes vs 13/25 for eps-linear)
             if len(data.shape) == 3:
                 h = data.shape[-1]
                 levels = 3 if h % 4 == 0 else (2 if h % 2 == 0 else 1)
