@@ -14,8 +14,10 @@ def build(name: str, data=None, **overrides: Any) -> GenerativeModel:
     cls = MODELS.get(name)
     if isinstance(data, str):
         data = load_dataset(data, split="train")
-    config = cls.config_for_data(data, **overrides)
-    return cls(config)
+    model = cls(cls.config_for_data(data, **overrides))
+    if data is not None:
+        model.attach_data(data)
+    return model
 
 
 def load(path, device: str = "cpu") -> GenerativeModel:

@@ -105,6 +105,9 @@ class GenerativeModel(nn.Module):
         """The config that fits a dataset (shape, vocabulary, classes), updated by ``overrides``."""
         return cls.config_class.from_dict(overrides)
 
+    def attach_data(self, data) -> None:
+        """Keep what the model needs from its training set to be saved whole (e.g. a tokenizer)."""
+
     @classmethod
     def supports(cls, data) -> bool:
         """Whether the family can train on ``data`` (the leaderboard asks before building a cell)."""

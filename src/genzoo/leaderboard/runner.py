@@ -58,7 +58,7 @@ def run_cell(cell: Cell, out: Path, quick: bool, seed: int = 0, progress: bool =
     train, test = gz.load_dataset(cell.data, "train"), gz.load_dataset(cell.data, "test")
     budget = cls.benchmark_budget(train, quick=quick)
     overrides = budget.pop("overrides", {})
-    model = cls(cls.config_for_data(train, **overrides))
+    model = gz.build(cell.model, train, **overrides)
     t0 = time.perf_counter()
     # no periodic sample grids or checkpoints inside a cell: the board draws its own samples once
     gz.Trainer(model, train, seed=seed, out=cell_dir / "run", progress=progress, sample_every=0,
