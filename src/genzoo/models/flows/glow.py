@@ -24,18 +24,13 @@ from .base import Compose, Invert
 from .conv1x1 import InvertibleConv1x1
 from .coupling import Coupling, ImageCoupling
 from .elementwise import Affine
-from .model import FlowConfig, FlowModel
+from .model import CouplingFlowConfig, FlowModel
 from .squeeze import Squeeze, multiscale
 
 
 @dataclass
-class GlowConfig(FlowConfig):
-    scales: int = 2                        # images: L, the number of squeeze levels
+class GlowConfig(CouplingFlowConfig):
     steps: int = 4                         # K steps of flow per level (vectors: in total)
-    channels: int = 64                     # conditioner width (images: conv channels)
-    blocks: int = 1                        # images: residual blocks per conditioner
-    hidden: tuple[int, ...] = (64, 64)     # vectors: MLP widths
-    scale_clamp: float = 3.0
 
 
 @register_model("glow")

@@ -43,6 +43,17 @@ class FlowConfig(ModelConfig):
     dequantization: str = "uniform"      # "uniform" | "variational"
 
 
+@dataclass
+class CouplingFlowConfig(FlowConfig):
+    """Fields of the coupling families (realnvp, glow): MLP conditioners on vectors, conv on images."""
+
+    hidden: tuple[int, ...] = (64, 64)     # vectors: MLP widths
+    scales: int = 2                        # images: number of squeeze levels (Glow's L)
+    channels: int = 64                     # images: conv conditioner width
+    blocks: int = 1                        # images: residual blocks per conditioner
+    scale_clamp: float = 3.0               # affine log-scales are soft-clamped to (-c, c)
+
+
 class VariationalDequantizer(nn.Module):
     """q(u | x) on the unit cube: u = sigmoid(h), h from a conditional IAF (one pass to sample)."""
 

@@ -21,19 +21,15 @@ from ...registry import register_model
 from .actnorm import ActNorm
 from .coupling import ImageCoupling
 from .elementwise import Affine
-from .model import FlowConfig, FlowModel
+from .model import CouplingFlowConfig, FlowModel
 from .nsf import coupling_stack
 from .squeeze import multiscale
 
 
 @dataclass
-class RealNVPConfig(FlowConfig):
+class RealNVPConfig(CouplingFlowConfig):
     transforms: int = 8                    # vectors: number of couplings
-    hidden: tuple[int, ...] = (64, 64)     # vectors: MLP widths
-    scales: int = 2                        # images: number of squeeze levels
-    channels: int = 64                     # images: conditioner width
     blocks: int = 2                        # images: residual blocks per conditioner
-    scale_clamp: float = 3.0
 
 
 @register_model("realnvp")
