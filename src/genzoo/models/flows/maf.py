@@ -51,7 +51,9 @@ class MAF(FlowModel):
 
 @register_model("iaf")
 class IAF(MAF):
-    """The inverse of MAF's layers (same config)."""
+    """The inverse of MAF's layers (same config). Density is sequential in D: meant for small D."""
+
+    data_kinds = ("2d", "tabular")
 
     def build_transform(self, shape):
         c, d = self.config, shape[0]
