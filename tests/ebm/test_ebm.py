@@ -58,6 +58,7 @@ def test_replay_buffer_updates_and_checkpoints():
     assert torch.equal(other.replay_buffer, model.replay_buffer)
 
 
+@pytest.mark.slow
 def test_trainer_resume_restores_the_buffer_exactly(tmp_path):
     data = ring_data(512)
 
