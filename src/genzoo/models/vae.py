@@ -140,7 +140,7 @@ class _ConvHead(nn.Module):
 @register_model("vae")
 class VAE(GenerativeModel):
     config_class = VAEConfig
-    data_kinds = ("2d", "image", "binary", "tabular")
+    data_kinds = ("2d", "image", "binary", "tabular", "text")
     log_prob_kind = "bound"
     default_budget = {"steps": 3000, "batch_size": 128, "lr": 1e-3}
 
