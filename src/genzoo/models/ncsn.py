@@ -39,10 +39,10 @@ from .continuous import ContinuousConfig, ContinuousTimeModel
 @dataclasses.dataclass
 class NCSNConfig(ContinuousConfig):
     sigma_begin: float = 10.0                # about the largest distance between data points
-    sigma_end: float = 0.01
+    sigma_end: float = 0.05                  # below half a bin of 17-level images in [-1, 1]
     num_scales: int = 10
     n_steps_each: int = 100                  # Langevin steps per level
-    step_lr: float = 2e-5                    # step at the last level; a_i = step_lr sigma_i^2 / sigma_L^2
+    step_lr: float = 5e-4                    # a_i = step_lr sigma_i^2 / sigma_L^2; stable while < 2 sigma_L^2
     denoise: bool = True                     # final Tweedie step
 
 
