@@ -46,7 +46,8 @@ def build_sampler(name: str, schedule: NoiseSchedule, steps: int | None = None, 
                                      clip_sample_range=clip_sample_range, variance_type=variance_type, **extra, **common)
     if name == "dpm++2m":
         return DPMSolverSampler.create(schedule, steps, timestep_spacing=timestep_spacing or "linspace",
-                                       use_karras_sigmas=bool(use_karras_sigmas), **common)
+                                       use_karras_sigmas=bool(use_karras_sigmas), clip_sample=clip_sample,
+                                       clip_sample_range=clip_sample_range, **common)
     extra = dict(clip_sample=clip_sample, clip_sample_range=clip_sample_range) if name == "heun" else {}
     return SAMPLERS[name].create(schedule, steps, timestep_spacing=timestep_spacing or "linspace",
                                  use_karras_sigmas=True if use_karras_sigmas is None else use_karras_sigmas, **extra, **common)

@@ -8,8 +8,9 @@ With ``alpha_t = 1/sqrt(1 + sigma_t^2)``, ``s_t = sigma_t alpha_t`` (``sigma`` t
     second order:         D1 = (D0 - D_prev) / r,  r = (lambda_t - lambda_prev) / h
                           x_next = (s_next / s_t) x - alpha_next (e^{-h} - 1) (D0 + D1 / 2)
 
-where ``D0`` is the current predicted x0 and ``D_prev`` the previous one (the multistep state). The
-first step and the final step (to sigma = 0) are first order, as in diffusers' defaults.
+where ``D0`` is the current predicted x0 (optionally clipped to [-1, 1], a static version of the
+paper's thresholding) and ``D_prev`` the previous one (the multistep state). The first step and the
+final step (to sigma = 0) are first order, as in diffusers' defaults.
 """
 from __future__ import annotations
 
@@ -19,13 +20,15 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .base import DiffusionSampler, StepOutput, check_steps
+from .base import DiffusionSampler, StepOutput, check_steps, clip
 from .noise_schedule import NoiseSchedule, karras_sigmas, sigma_to_t, timestep_grid, to_x0
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
 class DPMSolverSampler(DiffusionSampler):
     sigmas: Tensor = None  # len(timesteps) + 1 noise levels, the last one 0
+    clip_sample: bool = False  # clip x0 predictions to [-r, r] (genzoo option; diffusers has none)
+    clip_sample_range: float = 1.0
 
     @classmethod
     def create(cls, schedule: NoiseSchedule, steps: int, *, timestep_spacing: str = "linspace",
@@ -54,7 +57,7 @@ class DPMSolverSampler(DiffusionSampler):
              generator=None) -> StepOutput:
         """``state`` is the previous step's x0 prediction (None at the start)."""
         alpha_s, sigma_s = self._alpha_sigma(i)
-        x0 = to_x0(model_output, x, alpha_s, sigma_s, self.prediction)
+        x0 = clip(to_x0(model_output, x, alpha_s, sigma_s, self.prediction), self.clip_sample, self.clip_sample_range)
         if self.sigmas[i + 1] == 0:  # last step: x_next = x0 (the h -> inf limit of the first-order update)
             return StepOutput(x0.clone(), x0, x0)
         alpha_t, sigma_t = self._alpha_sigma(i + 1)
