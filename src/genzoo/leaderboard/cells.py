@@ -12,8 +12,8 @@ from ..registry import METRICS, MODELS
 
 #: the built-in datasets on the board, by kind (full run); ``quick`` uses the first of each kind
 DATASETS = {
-    "2d": ["8gaussians", "25gaussians", "moons", "checkerboard"],
-    "image": ["digits", "digits-bin"],
+    "2d": ["8gaussians", "25gaussians", "moons"],
+    "image": ["digits"],
     "text": ["pystdlib"],
 }
 

@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from ..serialization import write_json
+from .budgets import MAX_EVAL_EXAMPLES, NUM_SAMPLES, budget_for
 from .cells import Cell, available_metrics, select_cells
 from .report import write_reports
 
@@ -37,7 +38,7 @@ def _pictures(model, test, cell_dir: Path, samples) -> list[str]:
 
     pics = []
     if samples is not None and samples.dtype != torch.long:
-        save_samples(samples[: (2000 if test.kind == "2d" else 64)], cell_dir / "samples.png")
+        save_samples(samples[: (1000 if test.kind == "2d" else 64)], cell_dir / "samples.png")
         pics.append("samples.png")
     if test.kind == "2d" and model.log_prob_kind != "none":
         b = float(test.x.abs().max()) * 1.15
@@ -56,7 +57,7 @@ def run_cell(cell: Cell, out: Path, quick: bool, seed: int = 0, progress: bool =
     cell_dir.mkdir(parents=True, exist_ok=True)
     cls = MODELS.get(cell.model)
     train, test = gz.load_dataset(cell.data, "train"), gz.load_dataset(cell.data, "test")
-    budget = cls.benchmark_budget(train, quick=quick)
+    budget = budget_for(cls, train, quick)
     overrides = budget.pop("overrides", {})
     model = gz.build(cell.model, train, **overrides)
     t0 = time.perf_counter()
@@ -65,9 +66,7 @@ def run_cell(cell: Cell, out: Path, quick: bool, seed: int = 0, progress: bool =
                checkpoint_every=0, **budget).fit()
     train_seconds = time.perf_counter() - t0
     model.eval()
-    n = 2000 if test.kind == "2d" else (8 if test.kind == "text" else 256)
-    if quick:
-        n = min(n, 500 if test.kind == "2d" else 64)
+    n = NUM_SAMPLES.get(test.kind, (64, 256))[0 if quick else 1]
     t0 = time.perf_counter()
     with torch.no_grad():
         samples = model.sample(n, generator=torch.Generator().manual_seed(seed))
@@ -76,7 +75,7 @@ def run_cell(cell: Cell, out: Path, quick: bool, seed: int = 0, progress: bool =
     if model.log_prob_kind == "none":
         metrics = [m for m in metrics if m not in ("nll", "bpd", "perplexity")]
     results = _finite_floats(gz.evaluate(model, test, metrics=metrics, samples=samples,
-                                         generator=torch.Generator().manual_seed(seed), train_data=train))
+                                         max_examples=MAX_EVAL_EXAMPLES[0 if quick else 1], generator=torch.Generator().manual_seed(seed), train_data=train))
     if test.has_density and "nll" in results:
         results["true_entropy"] = float(test.info["entropy"])
     text = None

@@ -18,17 +18,19 @@ from ..utils import model_device
 
 
 @torch.no_grad()
-def mean_log_prob(model, data, batch_size: int = 512, max_examples: int | None = None) -> float:
-    """Average per-example ``log_prob`` over a dataset (or its first ``max_examples``)."""
+def mean_log_prob(model, data, batch_size: int = 512, max_examples: int | None = None, log_prob=None) -> float:
+    """Average per-example ``log_prob`` (or the given ``log_prob`` function) over a dataset
+    (or its first ``max_examples``)."""
     if not hasattr(model, "log_prob"):
         raise NotSupported(f"{type(model).__name__} has no log_prob; use sample-based metrics")
+    fn = log_prob or model.log_prob
     n = len(data) if max_examples is None else min(len(data), max_examples)
     device = model_device(model)
     total, count = 0.0, 0
     for start in range(0, n, batch_size):
         idx = torch.arange(start, min(n, start + batch_size))
         x = data.x[idx].to(device)
-        lp = model.log_prob(x) if data.y is None or not getattr(model.config, "num_classes", None) else model.log_prob(x, y=data.y[idx].to(device))
+        lp = fn(x) if data.y is None or not getattr(model.config, "num_classes", None) else fn(x, y=data.y[idx].to(device))
         if lp.shape != (len(idx),):
             raise ConfigError(f"{type(model).__name__}.log_prob returned shape {tuple(lp.shape)}, expected ({len(idx)},)")
         total += lp.double().sum().item()
@@ -37,8 +39,14 @@ def mean_log_prob(model, data, batch_size: int = 512, max_examples: int | None =
 
 
 def likelihood_metrics(model, data, **kw) -> dict[str, float]:
-    """``{"nll", "bpd"}`` (images, 2-D) or ``{"nll", "bpc"/"bpt", "perplexity"}`` (text)."""
-    mean_lp = mean_log_prob(model, data, **{k: v for k, v in kw.items() if k in ("batch_size", "max_examples")})
+    """``{"nll", "bpd"}`` (images, 2-D) or ``{"nll", "bpc"/"bpt", "perplexity"}`` (text).
+
+    For a density model on quantised data that can bound the dequantised likelihood
+    (``dequantized_log_prob``, e.g. flows: Flow++ eq. 13), ``bpd`` uses that bound, so it is an upper
+    bound on the true bits/dim rather than the bin-centre approximation.
+    """
+    opts = {k: v for k, v in kw.items() if k in ("batch_size", "max_examples")}
+    mean_lp = mean_log_prob(model, data, **opts)
     dims = int(math.prod(data.shape))
     if data.kind == "text":
         nll = -mean_lp / dims
@@ -46,6 +54,10 @@ def likelihood_metrics(model, data, **kw) -> dict[str, float]:
     nll = -mean_lp
     log_p = mean_lp
     if data.levels and not getattr(model, "discrete_log_prob", False):
+        if hasattr(model, "dequantized_log_prob") and getattr(model.config, "levels", None):
+            gen = kw.get("generator") or torch.Generator().manual_seed(0)
+            bound = lambda x, **k: model.dequantized_log_prob(x, generator=gen)  # noqa: E731
+            mean_lp = mean_log_prob(model, data, **opts, log_prob=bound)
         log_p = mean_lp + dims * math.log(2.0 / (data.levels - 1))
     return {"nll": nll, "bpd": -log_p / (dims * math.log(2))}
 

@@ -1,0 +1,45 @@
+"""Fixed, documented training budgets of the leaderboard, per family and data kind.
+
+``(quick_steps, default_steps)`` for the built-in families, chosen from measured per-step CPU cost
+so the quick board takes seconds per cell and the default board about 30 minutes on 2 cores.
+Batch size and learning rate come from the family's ``default_budget``. A family not listed here
+(a new model) gets its own ``benchmark_budget()``: adding a model needs no edit in this file.
+"""
+from __future__ import annotations
+
+from typing import Any
+
+STEPS: dict[str, dict[str, tuple[int, int]]] = {
+    "gaussian": {"2d": (100, 500), "image": (50, 300)},
+    "maf": {"2d": (200, 1500), "image": (100, 1000)},
+    "iaf": {"2d": (200, 1500), "image": (100, 1000)},
+    "nsf": {"2d": (200, 1500), "image": (100, 1000)},
+    "realnvp": {"2d": (200, 1500), "image": (100, 1000)},
+    "glow": {"2d": (200, 1500), "image": (100, 800)},
+    "ffjord": {"2d": (60, 300), "image": (20, 100)},
+    "vae": {"2d": (200, 2000), "image": (150, 1500)},
+    "gan": {"2d": (300, 2000), "image": (100, 800)},
+    "ebm": {"2d": (60, 500), "image": (8, 40)},
+    "ddpm": {"2d": (60, 400), "image": (15, 100)},
+    "flow-matching": {"2d": (200, 1500), "image": (30, 300)},
+    "score-sde": {"2d": (200, 1500), "image": (30, 300)},
+    "ncsn": {"2d": (150, 1000), "image": (30, 300)},
+    "made": {"image": (150, 1500)},
+    "pixelcnn": {"image": (40, 300)},
+    "vqvae": {"image": (100, 1000)},
+    "gpt": {"text": (30, 300)},
+}
+
+#: samples drawn for sample-based metrics and test examples for likelihoods, (quick, default)
+NUM_SAMPLES = {"2d": (500, 1000), "image": (64, 256), "text": (4, 8)}
+MAX_EVAL_EXAMPLES = (256, 1000)
+
+
+def budget_for(cls, data, quick: bool) -> dict[str, Any]:
+    """Trainer budget (``steps``, ``batch_size``, ``lr``, optional ``overrides``) for one cell."""
+    steps = STEPS.get(cls.model_type, {}).get(data.kind)
+    if steps is None:
+        return cls.benchmark_budget(data, quick=quick)
+    budget = {k: v for k, v in cls.default_budget.items() if k in ("batch_size", "lr")}
+    budget["steps"] = steps[0] if quick else steps[1]
+    return budget
