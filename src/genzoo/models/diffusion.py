@@ -63,7 +63,8 @@ class DDPMConfig(ModelConfig):
     steps_offset: int = 0
     eta: float = 0.0
     use_karras_sigmas: bool | None = None
-    clip_sample: bool | None = None          # clip predicted x0 to [-1, 1]; None = True for images
+    clip_sample: bool | None = None          # clip predicted x0 to [-1, 1]; None = images: clip and recompute
+                                             # DDIM's eps from the clipped x0 (True/False: diffusers semantics)
     guidance_scale: float = 1.0
     # network: U-Net for images, TimeMLP for vectors
     block_out_channels: tuple[int, ...] = (32, 64, 64)
@@ -194,8 +195,9 @@ class DDPM(GenerativeModel):
         name = canonical_sampler(sampler or c.sampler)
         if steps is None:
             steps = c.num_train_timesteps if name == "ddpm" and sampler is not None else c.sample_steps
+        auto_clip = c.clip_sample is None and self.is_image  # genzoo default: consistent clipped x0 and eps
         opts = dict(prediction=self.prediction, timestep_spacing=c.timestep_spacing, steps_offset=c.steps_offset,
-                    eta=c.eta, clip_sample=self.is_image if c.clip_sample is None else c.clip_sample,
+                    eta=c.eta, clip_sample=auto_clip or bool(c.clip_sample), use_clipped_model_output=auto_clip,
                     use_karras_sigmas=c.use_karras_sigmas)
         opts.update({k: v for k, v in overrides.items() if v is not None})
         return build_sampler(name, self.schedule, steps, **opts)

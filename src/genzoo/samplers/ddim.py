@@ -5,8 +5,9 @@ From ``t`` to the previous grid point ``s`` (``alpha_bar_s = 1`` past the end)::
     sigma_t = eta * sqrt((1 - alpha_bar_s) / (1 - alpha_bar_t) * (1 - alpha_bar_t / alpha_bar_s))
     x_s = sqrt(alpha_bar_s) x0_hat + sqrt(1 - alpha_bar_s - sigma_t^2) eps_hat + sigma_t z
 
-``eta = 1`` gives DDPM's posterior variance. ``x0_hat`` is optionally clipped (eps_hat is not
-recomputed, as in diffusers' default).
+``eta = 1`` gives DDPM's posterior variance. ``x0_hat`` is optionally clipped; ``eps_hat`` is then
+recomputed from the clipped ``x0_hat`` only with ``use_clipped_model_output`` (diffusers' default is
+not to, which mixes a clipped x0 with an unclipped direction; genzoo's image models turn it on).
 """
 from __future__ import annotations
 
@@ -23,6 +24,7 @@ from .noise_schedule import to_eps, to_x0
 @dataclasses.dataclass(frozen=True, eq=False)
 class DDIMSampler(DDPMSampler):
     eta: float = 0.0
+    use_clipped_model_output: bool = False  # recompute eps_hat from the clipped x0_hat (diffusers' step option)
 
     def step(self, model_output: Tensor, i: int, x: Tensor, state=None, *, generator=None) -> StepOutput:
         t, s = int(self.timesteps[i]), self.prev_timestep(i)
@@ -31,6 +33,8 @@ class DDIMSampler(DDPMSampler):
         x0 = to_x0(model_output, x, a_t, s_t, self.prediction)
         eps = to_eps(model_output, x, a_t, s_t, self.prediction)
         x0 = clip(x0, self.clip_sample, self.clip_sample_range)
+        if self.use_clipped_model_output:
+            eps = (x - a_t * x0) / s_t
         std = self.eta * ((1 - ab_s) / (1 - ab_t) * (1 - ab_t / ab_s)) ** 0.5
         prev = ab_s ** 0.5 * x0 + (1 - ab_s - std ** 2) ** 0.5 * eps
         if self.eta > 0:

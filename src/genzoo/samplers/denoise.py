@@ -35,13 +35,13 @@ def canonical_sampler(name: str) -> str:
 def build_sampler(name: str, schedule: NoiseSchedule, steps: int | None = None, *, prediction: str = "epsilon",
                   timestep_spacing: str | None = None, steps_offset: int = 0, eta: float = 0.0,
                   clip_sample: bool = False, clip_sample_range: float = 1.0, use_karras_sigmas: bool | None = None,
-                  variance_type: str = "fixed_small") -> DiffusionSampler:
+                  variance_type: str = "fixed_small", use_clipped_model_output: bool = False) -> DiffusionSampler:
     """A sampler by name; ``steps=None`` means every training step for ``ddpm`` and 50 otherwise."""
     name = canonical_sampler(name)
     steps = steps if steps is not None else (schedule.num_train_timesteps if name == "ddpm" else 50)
     common = dict(prediction=prediction, steps_offset=steps_offset)
     if name in ("ddpm", "ddim"):
-        extra = dict(eta=eta) if name == "ddim" else {}
+        extra = dict(eta=eta, use_clipped_model_output=use_clipped_model_output) if name == "ddim" else {}
         return SAMPLERS[name].create(schedule, steps, timestep_spacing=timestep_spacing or "leading", clip_sample=clip_sample,
                                      clip_sample_range=clip_sample_range, variance_type=variance_type, **extra, **common)
     if name == "dpm++2m":
