@@ -61,6 +61,10 @@ def main():
         model, data = train("digits16", args.steps, out, batch_size=64, block_out_channels=(16, 32, 32),
                             attention_levels=(2,))
         test = gz.load_dataset("digits16", split="test")
+        real = data.x[torch.randperm(len(data), generator=torch.Generator().manual_seed(0))[: args.n]]
+        rows.append({"data": "digits16", "sampler": f"real train images (n={args.n})", "steps": 0, "nfe": 0, "seconds": 0,
+                     **gz.evaluate(None, test, metrics=["fid", "mmd"], samples=real)})
+        print(rows[-1], flush=True)
         for name, steps in SAMPLERS:
             t0 = time.time()
             x = model.sample(args.n, generator=torch.Generator().manual_seed(0), sampler=name, steps=steps)
