@@ -184,6 +184,16 @@ class DDPM(GenerativeModel):
             y = torch.where(drop, torch.full_like(y, c.num_classes), y)
         return y
 
+    def likelihood_labels(self, x: Tensor) -> Tensor | None:
+        """Checks ``x``; the null-class labels that make a conditional network unconditional (for log_prob)."""
+        self.check_input(x)
+        c = self.config
+        if c.num_classes is None:
+            return None
+        if not c.null_class:
+            raise ConfigError(f"log_prob of a class-conditional {self.model_type} needs a null class (train with label dropout)")
+        return torch.full((x.shape[0],), c.num_classes, device=x.device, dtype=torch.long)
+
     def configure_optimizers(self, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999)):
         fused = model_device(self).type in ("cpu", "cuda")
         return [torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=weight_decay, betas=betas, fused=fused)]

@@ -112,13 +112,7 @@ class FlowMatching(DDPM):
 
     def log_prob(self, x: Tensor) -> Tensor:
         """Exact-divergence probability-flow likelihood (nats per example)."""
-        self.check_input(x)
-        labels = None
-        if self.config.num_classes is not None:
-            if not self.config.null_class:
-                raise ConfigError("log_prob of a class-conditional flow needs a null class (trained with label dropout)")
-            labels = torch.full((x.shape[0],), self.config.num_classes, device=x.device, dtype=torch.long)
-        n = x.shape[0]
+        labels = self.likelihood_labels(x)
 
         def velocity(z: Tensor, t: Tensor) -> Tensor:
             return self.velocity(z, t, labels)

@@ -114,12 +114,7 @@ class ScoreSDE(DDPM):
 
     def log_prob(self, x: Tensor) -> Tensor:
         """log p_{t_eps}(x) by the probability-flow ODE (nats per example)."""
-        self.check_input(x)
-        labels = None
-        if self.config.num_classes is not None:
-            if not self.config.null_class:
-                raise ConfigError("log_prob of a class-conditional score-sde needs a null class (label dropout)")
-            labels = torch.full((x.shape[0],), self.config.num_classes, device=x.device, dtype=torch.long)
+        labels = self.likelihood_labels(x)
         drift = self.sde.ode_drift(self.score_fn(labels))
         std = self.sde.prior_std
         return ode_log_prob(lambda z, t: drift(z, t[0]), x, self.config.t_eps, 1.0, lambda z: gaussian_log_prob(z, std),
