@@ -41,12 +41,25 @@ def _pictures(model, test, cell_dir: Path, samples) -> list[str]:
         save_samples(samples[: (1000 if test.kind == "2d" else 64)], cell_dir / "samples.png")
         pics.append("samples.png")
     if test.kind == "2d" and model.log_prob_kind != "none":
-        b = float(test.x.abs().max()) * 1.15
-        save_density(lambda x: model.log_prob(x), cell_dir / "density.png", bounds=(-b, b, -b, b))
-        pics.append("density.png")
+        resolution = _affordable_resolution(model, test.x[:256])
+        if resolution:
+            b = float(test.x.abs().max()) * 1.15
+            save_density(lambda x: model.log_prob(x), cell_dir / "density.png", bounds=(-b, b, -b, b), resolution=resolution)
+            pics.append("density.png")
     if (cell_dir / "run" / "loss.png").exists():
         pics.append("run/loss.png")
     return pics
+
+
+@torch.no_grad()
+def _affordable_resolution(model, probe, seconds: float = 15.0) -> int:
+    """Grid resolution whose density heatmap costs about ``seconds`` (ODE/IWAE/AIS likelihoods are
+    slow); 0 when even a coarse 30x30 grid would not fit."""
+    t0 = time.perf_counter()
+    model.log_prob(probe)
+    per_point = (time.perf_counter() - t0) / len(probe)
+    resolution = min(200, int((seconds / max(per_point, 1e-9)) ** 0.5))
+    return resolution if resolution >= 30 else 0
 
 
 def run_cell(cell: Cell, out: Path, quick: bool, seed: int = 0, progress: bool = True) -> dict:

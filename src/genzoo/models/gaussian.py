@@ -115,11 +115,11 @@ class GaussianMixture(GenerativeModel):
 
     def loss(self, batch) -> dict[str, Tensor]:
         x, _ = unpack_batch(batch)
-        if not bool(self.initialized):
-            self._init_from(self._flatten(x))
         if self.config.levels:
             width = 2.0 / (self.config.levels - 1)
             x = x + (torch.rand_like(x) - 0.5) * width
+        if not bool(self.initialized):
+            self._init_from(self._flatten(x))
         nll = -self.log_prob(x).mean()
         return {"loss": nll, "nll": nll.detach()}
 
