@@ -76,24 +76,21 @@ def _adapt(step: Tensor, accept_prob: Tensor, target: float, rate: float) -> Ten
     return step * torch.exp(rate * (accept_prob - target))
 
 
-def mala(energy_fn: Energy, x0: Tensor, steps: int, step_size: float | Tensor, *,
-         generator: torch.Generator | None = None, adapt_steps: int = 0, target_accept: float = 0.574,
-         adapt_rate: float = 0.5) -> tuple[Tensor, ChainInfo]:
-    """Metropolis-adjusted Langevin; returns the chains' final states and a ``ChainInfo``."""
+Proposal = Callable[[Tensor, Tensor, Tensor, Tensor], tuple[Tensor, Tensor, Tensor, Tensor]]
+
+
+def metropolis_chain(energy_fn: Energy, x0: Tensor, steps: int, step_size: float | Tensor, propose: Proposal, *,
+                     generator: torch.Generator | None, adapt_steps: int, target_accept: float,
+                     adapt_rate: float) -> tuple[Tensor, ChainInfo]:
+    """Shared Metropolis–Hastings loop: ``propose(x, E(x), ∇E(x), ε) -> (x', E(x'), ∇E(x'), log α)``,
+    accept with probability min(1, α), log the acceptance rate, adapt ε for ``adapt_steps`` iterations."""
     x = x0.detach().clone()
     n = len(x)
     eps = torch.as_tensor(step_size, dtype=x.dtype, device=x.device).expand(n).clone()
     e, g = energy_and_grad(energy_fn, x)
     info = ChainInfo()
     for it in range(steps):
-        h = _bcast(eps, x)
-        mean_fwd = x - 0.5 * h * g
-        prop = mean_fwd + h.sqrt() * randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
-        e_p, g_p = energy_and_grad(energy_fn, prop)
-        mean_bwd = prop - 0.5 * h * g_p
-        log_q_fwd = -((prop - mean_fwd) ** 2).flatten(1).sum(1) / (2 * eps)
-        log_q_bwd = -((x - mean_bwd) ** 2).flatten(1).sum(1) / (2 * eps)
-        log_alpha = (e - e_p) + log_q_bwd - log_q_fwd
+        prop, e_p, g_p, log_alpha = propose(x, e, g, eps)
         accept_prob = log_alpha.clamp(max=0).exp().nan_to_num(0.0)
         accept = rand((n,), generator=generator, device=x.device, dtype=x.dtype) < accept_prob
         x = torch.where(_bcast(accept, x), prop, x)
@@ -106,16 +103,31 @@ def mala(energy_fn: Energy, x0: Tensor, steps: int, step_size: float | Tensor, *
     return x, info
 
 
+def mala(energy_fn: Energy, x0: Tensor, steps: int, step_size: float | Tensor, *,
+         generator: torch.Generator | None = None, adapt_steps: int = 0, target_accept: float = 0.574,
+         adapt_rate: float = 0.5) -> tuple[Tensor, ChainInfo]:
+    """Metropolis-adjusted Langevin; returns the chains' final states and a ``ChainInfo``."""
+
+    def propose(x, e, g, eps):
+        h = _bcast(eps, x)
+        mean_fwd = x - 0.5 * h * g
+        prop = mean_fwd + h.sqrt() * randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        e_p, g_p = energy_and_grad(energy_fn, prop)
+        mean_bwd = prop - 0.5 * h * g_p
+        log_q_fwd = -((prop - mean_fwd) ** 2).flatten(1).sum(1) / (2 * eps)
+        log_q_bwd = -((x - mean_bwd) ** 2).flatten(1).sum(1) / (2 * eps)
+        return prop, e_p, g_p, (e - e_p) + log_q_bwd - log_q_fwd
+
+    return metropolis_chain(energy_fn, x0, steps, step_size, propose, generator=generator, adapt_steps=adapt_steps,
+                            target_accept=target_accept, adapt_rate=adapt_rate)
+
+
 def hmc(energy_fn: Energy, x0: Tensor, steps: int, step_size: float | Tensor, *, n_leapfrog: int = 10,
         generator: torch.Generator | None = None, adapt_steps: int = 0, target_accept: float = 0.65,
         adapt_rate: float = 0.5) -> tuple[Tensor, ChainInfo]:
     """Hamiltonian Monte Carlo with a leapfrog integrator; returns final states and a ``ChainInfo``."""
-    x = x0.detach().clone()
-    n = len(x)
-    eps = torch.as_tensor(step_size, dtype=x.dtype, device=x.device).expand(n).clone()
-    e, g = energy_and_grad(energy_fn, x)
-    info = ChainInfo()
-    for it in range(steps):
+
+    def propose(x, e, g, eps):
         h = _bcast(eps, x)
         p0 = randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
         xp, p, gp = x, p0 - 0.5 * h * g, g
@@ -124,13 +136,7 @@ def hmc(energy_fn: Energy, x0: Tensor, steps: int, step_size: float | Tensor, *,
             e_p, gp = energy_and_grad(energy_fn, xp)
             p = p - (h if i < n_leapfrog - 1 else 0.5 * h) * gp
         log_alpha = (e + 0.5 * p0.flatten(1).pow(2).sum(1)) - (e_p + 0.5 * p.flatten(1).pow(2).sum(1))
-        accept_prob = log_alpha.clamp(max=0).exp().nan_to_num(0.0)
-        accept = rand((n,), generator=generator, device=x.device, dtype=x.dtype) < accept_prob
-        x = torch.where(_bcast(accept, x), xp, x)
-        e = torch.where(accept, e_p, e)
-        g = torch.where(_bcast(accept, g), gp, g)
-        info.accept_rate.append(accept.float().mean().item())
-        if it < adapt_steps:
-            eps = _adapt(eps, accept_prob, target_accept, adapt_rate)
-    info.step_size = eps
-    return x, info
+        return xp, e_p, gp, log_alpha
+
+    return metropolis_chain(energy_fn, x0, steps, step_size, propose, generator=generator, adapt_steps=adapt_steps,
+                            target_accept=target_accept, adapt_rate=adapt_rate)
