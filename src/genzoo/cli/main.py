@@ -44,7 +44,9 @@ def list_cmd():
     typer.echo("models:")
     for name, cls in MODELS.items():
         typer.echo(f"  {name:<14} data: {', '.join(cls.data_kinds):<18} log_prob: {cls.log_prob_kind}")
-    typer.echo("datasets: " + ", ".join(gz.list_datasets()) + " (and text:PATH, folder:PATH)")
+    names = gz.list_datasets()
+    typer.echo("datasets: " + ", ".join(n for n in names if not n.endswith(":")))
+    typer.echo("          " + ", ".join(n + "PATH" for n in names if n.endswith(":")) + " (your own files)")
     typer.echo("metrics:  " + ", ".join(gz.list_metrics()))
 
 
