@@ -175,6 +175,11 @@ def demo(out: Path = typer.Option(Path("demo"), help="Where the report goes."),
     typer.echo(f"report written to {report}")
 
 
+from .edit import edit  # noqa: E402  (inpainting, SDEdit img2img, DDIM interpolation)
+
+app.command()(edit)
+
+
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the typer app; turn expected errors into one line and exit code 2."""
     global _DEBUG
