@@ -121,10 +121,16 @@ def ddpm_log_prob(model, x: Tensor, *, class_labels: Tensor | None = None, **kw)
     State ``xbar = x_t / a_t`` on ``sigma_t = s_t / a_t``: ``d xbar / d sigma = eps(a xbar, t(sigma))``
     with ``t(sigma)`` the fractional training step (log-sigma interpolation). ``xbar`` starts at the
     data (the first step's noise, ``sigma_0``, is part of the model) and ends at ``sigma_T`` where
-    ``x_T ~ N(0, I)``, i.e. ``xbar ~ N(0, (1 + sigma_T^2) I)``.
+    ``x_T ~ N(0, I)``, i.e. ``xbar ~ N(0, (1 + sigma_T^2) I)``. A class-conditional model without
+    ``class_labels`` is scored unconditionally (the null class of classifier-free guidance).
     """
     from .noise_schedule import to_eps
 
+    n_classes = getattr(model.config, "num_classes", None)
+    if class_labels is None and n_classes is not None:
+        if not model.config.null_class:
+            raise ConfigError("log p(x) of a class-conditional ddpm needs class_labels or a null class (label dropout)")
+        class_labels = torch.full((x.shape[0],), n_classes, dtype=torch.long, device=x.device)   # unconditional
     sig = torch.from_numpy(model.schedule.sigmas().astype(np.float64))
     log_sig = sig.log()
     steps = torch.arange(len(sig), dtype=torch.float64)
