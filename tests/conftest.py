@@ -6,3 +6,8 @@ from pathlib import Path
 for area in sorted(Path(__file__).parent.iterdir()):
     if area.is_dir() and not area.name.startswith((".", "__")) and str(area) not in sys.path:
         sys.path.insert(0, str(area))
+
+import torch  # noqa: E402
+
+# tiny models: one thread is faster and keeps results independent of the machine's core count
+torch.set_num_threads(1)

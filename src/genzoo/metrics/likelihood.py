@@ -1,8 +1,10 @@
 """Likelihood metrics: NLL (nats), bits per dimension, perplexity.
 
 For quantised data with L levels stored in [-1, 1] (bin width Δ = 2 / (L - 1)), a continuous density
-p(x) gives the discrete probability P(v) ≈ p(x) Δ^D (uniform dequantisation), so
-    bpd = -(log p(x) + D log Δ) / (D ln 2).
+p gives the discrete probability P(v) = ∫_bin p ≥ Δ^D exp E_u[log p(x + Δ(u - ½))], u ~ U[0,1)^D
+(uniform dequantisation, Theis et al. 2016), so ``bpd`` = -(E_u log p(x + Δ(u-½)) + D log Δ)/(D ln 2)
+is an upper bound on the true bits/dim (one seeded noise draw per example; flows use their own
+importance-weighted bound ``dequantized_log_prob``). ``nll`` stays the density at the data points.
 Models whose ``log_prob`` is already a probability mass (``discrete_log_prob``) need no correction.
 For text, ``nll`` is nats per token and ``perplexity`` = exp(nll).
 """
@@ -14,7 +16,7 @@ import torch
 
 from ..errors import ConfigError, NotSupported
 from ..registry import register_metric
-from ..utils import model_device
+from ..utils import model_device, rand
 
 
 @torch.no_grad()
@@ -54,10 +56,13 @@ def likelihood_metrics(model, data, **kw) -> dict[str, float]:
     nll = -mean_lp
     log_p = mean_lp
     if data.levels and not getattr(model, "discrete_log_prob", False):
+        gen = kw.get("generator") or torch.Generator().manual_seed(0)
         if hasattr(model, "dequantized_log_prob") and getattr(model.config, "levels", None):
-            gen = kw.get("generator") or torch.Generator().manual_seed(0)
             bound = lambda x, **k: model.dequantized_log_prob(x, generator=gen)  # noqa: E731
-            mean_lp = mean_log_prob(model, data, **opts, log_prob=bound)
+        else:  # uniform dequantisation: log P(v) >= E_u log p(x + Δ(u - ½)) + D log Δ (Theis et al. 2016)
+            width = 2.0 / (data.levels - 1)
+            bound = lambda x, **k: model.log_prob(x + (rand(x.shape, generator=gen, device=x.device) - 0.5) * width, **k)  # noqa: E731
+        mean_lp = mean_log_prob(model, data, **opts, log_prob=bound)
         log_p = mean_lp + dims * math.log(2.0 / (data.levels - 1))
     return {"nll": nll, "bpd": -log_p / (dims * math.log(2))}
 
