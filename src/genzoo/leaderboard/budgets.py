@@ -16,7 +16,7 @@ STEPS: dict[str, dict[str, tuple[int, int]]] = {
     "nsf": {"2d": (200, 1500), "image": (100, 1000)},
     "realnvp": {"2d": (200, 1500), "image": (100, 1000)},
     "glow": {"2d": (200, 1500), "image": (100, 800)},
-    "ffjord": {"2d": (60, 300), "image": (20, 100)},
+    "ffjord": {"2d": (150, 400), "image": (20, 100)},
     "vae": {"2d": (200, 2000), "image": (150, 1500)},
     "gan": {"2d": (300, 2000), "image": (100, 800)},
     "ebm": {"2d": (60, 500), "image": (8, 40)},
@@ -30,6 +30,9 @@ STEPS: dict[str, dict[str, tuple[int, int]]] = {
     "gpt": {"text": (30, 300)},
 }
 
+#: learning rates that differ from the family's default_budget (short ODE-flow runs need a larger step)
+LR: dict[str, float] = {"ffjord": 3e-3}
+
 #: samples drawn for sample-based metrics and test examples for likelihoods, (quick, default)
 NUM_SAMPLES = {"2d": (500, 1000), "image": (64, 256), "text": (4, 8)}
 MAX_EVAL_EXAMPLES = (256, 1000)
@@ -42,4 +45,5 @@ def budget_for(cls, data, quick: bool) -> dict[str, Any]:
         return cls.benchmark_budget(data, quick=quick)
     budget = {k: v for k, v in cls.default_budget.items() if k in ("batch_size", "lr")}
     budget["steps"] = steps[0] if quick else steps[1]
+    budget["lr"] = LR.get(cls.model_type, budget.get("lr"))
     return budget
