@@ -17,7 +17,7 @@ from pathlib import Path
 import torch
 
 #: the leaderboard subset: families that exist are shown, in this order
-DEMO_FAMILIES = ["gaussian", "nsf", "realnvp", "maf", "made", "pixelcnn", "vae", "gan", "ddpm", "ebm", "flow-matching"]
+DEMO_FAMILIES = ["gaussian", "nsf", "made", "pixelcnn", "vae", "gan", "flow-matching"]
 DEMO_DATASETS = ["8gaussians", "digits"]
 
 GPT_RUN = {"overrides": {"n_layer": 2, "n_head": 4, "n_embd": 64, "block_size": 64},
