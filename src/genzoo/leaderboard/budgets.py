@@ -12,10 +12,10 @@ from typing import Any
 STEPS: dict[str, dict[str, tuple[int, int]]] = {
     "gaussian": {"2d": (100, 500), "image": (50, 300)},
     "maf": {"2d": (200, 1500), "image": (100, 1000)},
-    "iaf": {"2d": (200, 1500), "image": (100, 1000)},
+    "iaf": {"2d": (200, 1500), "image": (30, 200)},
     "nsf": {"2d": (200, 1500), "image": (100, 1000)},
-    "realnvp": {"2d": (200, 1500), "image": (100, 1000)},
-    "glow": {"2d": (200, 1500), "image": (100, 800)},
+    "realnvp": {"2d": (200, 1500), "image": (10, 80)},  # multi-scale conv flow: ~1.5 s/step on digits
+    "glow": {"2d": (200, 1500), "image": (50, 300)},
     "ffjord": {"2d": (150, 400), "image": (20, 100)},
     "vae": {"2d": (200, 2000), "image": (150, 1500)},
     "gan": {"2d": (300, 2000), "image": (100, 800)},
