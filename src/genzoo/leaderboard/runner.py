@@ -117,7 +117,7 @@ def run_leaderboard(out="bench", *, quick: bool = False, families=None, datasets
         try:
             result = run_cell(cell, out, quick, seed=seed, progress=progress)
         except Exception as e:  # a broken family is reported, not fatal for the board
-            result = {"model": cell.model, "data": cell.data, "error": f"{type(e).__name__}: {e}".splitlines()[0],
+            result = {"model": cell.model, "data": cell.data, "kind": _kind(cell.data), "error": f"{type(e).__name__}: {e}".splitlines()[0],
                       "traceback": traceback.format_exc(limit=5), "metrics": {}, "pictures": []}
         result_file.parent.mkdir(parents=True, exist_ok=True)
         write_json(result_file, result)
@@ -125,6 +125,15 @@ def run_leaderboard(out="bench", *, quick: bool = False, families=None, datasets
     write_json(out / "results.json", {"quick": quick, "seed": seed, "cells": results,
                                       "machine": _machine(), "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())})
     return write_reports(results, out, quick=quick)
+
+
+def _kind(data_name: str) -> str:
+    from ..data import load_dataset
+
+    try:
+        return load_dataset(data_name, split="test").kind
+    except Exception:  # the dataset itself may be what failed
+        return "?"
 
 
 def _machine() -> str:

@@ -10,6 +10,7 @@ For text, ``nll`` is nats per token and ``perplexity`` = exp(nll).
 """
 from __future__ import annotations
 
+import inspect
 import math
 
 import torch
@@ -26,13 +27,16 @@ def mean_log_prob(model, data, batch_size: int = 512, max_examples: int | None =
     if not hasattr(model, "log_prob"):
         raise NotSupported(f"{type(model).__name__} has no log_prob; use sample-based metrics")
     fn = log_prob or model.log_prob
+    # class-conditional models score with their labels when their log_prob takes them
+    labelled = (data.y is not None and getattr(model.config, "num_classes", None)
+                and "y" in inspect.signature(model.log_prob).parameters)
     n = len(data) if max_examples is None else min(len(data), max_examples)
     device = model_device(model)
     total, count = 0.0, 0
     for start in range(0, n, batch_size):
         idx = torch.arange(start, min(n, start + batch_size))
         x = data.x[idx].to(device)
-        lp = fn(x) if data.y is None or not getattr(model.config, "num_classes", None) else fn(x, y=data.y[idx].to(device))
+        lp = fn(x, y=data.y[idx].to(device)) if labelled else fn(x)
         if lp.shape != (len(idx),):
             raise ConfigError(f"{type(model).__name__}.log_prob returned shape {tuple(lp.shape)}, expected ({len(idx)},)")
         total += lp.double().sum().item()
