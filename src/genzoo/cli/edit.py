@@ -3,6 +3,7 @@
 Register on the typer app (cli/main.py) with ``app.command()(edit)``. Examples::
 
     genzoo edit runs/ddpm-digits --mode inpaint --data digits --index 0,1,2 --mask center --out inpaint.png
+    genzoo edit runs/ddpm-digits --mode inpaint --data digits --mask left --steps 100 --jump-length 5 --jump-n-sample 5
     genzoo edit runs/ddpm-digits --mode img2img --image sketch.png --strength 0.6 --steps 50
     genzoo edit runs/ddpm-digits --mode interpolate --data digits --index 0,7 --frames 8
 
@@ -71,6 +72,8 @@ def edit(
     strength: float = typer.Option(0.6, help="img2img: how far to noise the input, in (0, 1]."),
     steps: Optional[int] = typer.Option(None, help="Sampler steps (default: the model's)."),
     sampler: Optional[str] = typer.Option(None, help="Sampler for inpaint/img2img (ddpm, ddim, dpm++2m, heun)."),
+    jump_length: int = typer.Option(1, "--jump-length", help="inpaint: RePaint jump length j (steps re-noised per jump)."),
+    jump_n_sample: int = typer.Option(1, "--jump-n-sample", help="inpaint: RePaint resamplings r (1 = none; >1 uses the ddpm sampler)."),
     frames: int = typer.Option(8, help="interpolate: images per pair, endpoints included."),
     guidance_scale: Optional[float] = typer.Option(None, "--guidance-scale"),
     class_label: Optional[int] = typer.Option(None, "--class-label"),
@@ -83,6 +86,8 @@ def edit(
 
     if mode not in MODES:
         raise ConfigError(f"--mode {mode!r}: use one of {', '.join(MODES)}")
+    if mode != "inpaint" and (jump_length, jump_n_sample) != (1, 1):
+        raise ConfigError("--jump-length / --jump-n-sample (RePaint resampling) apply to --mode inpaint only")
     base = DiffusionPipeline.from_pretrained(run)
     model = base.model
     if not model.is_image:
@@ -101,7 +106,8 @@ def edit(
     else:
         if mode == "inpaint":
             m = load_mask(mask, *model.config.shape[-2:])
-            result = InpaintPipeline(model)(image=x, mask_image=m, **common).images * 2 - 1
+            result = InpaintPipeline(model)(image=x, mask_image=m, jump_length=jump_length, jump_n_sample=jump_n_sample,
+                                            **common).images * 2 - 1
             shown = x * (1 - m) + m * -1.0          # the input with the repainted region blanked
         else:
             result = Img2ImgPipeline(model)(image=x, strength=strength, **common).images * 2 - 1

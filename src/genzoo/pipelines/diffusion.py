@@ -167,12 +167,16 @@ class Img2ImgPipeline(_EditingPipeline):
 
 
 class InpaintPipeline(_EditingPipeline):
-    """``pipe(image=, mask_image=, ...)``: repaints where ``mask_image`` is 1 (white), keeps the rest."""
+    """``pipe(image=, mask_image=, ...)``: repaints where ``mask_image`` is 1 (white), keeps the rest.
+
+    ``jump_length`` / ``jump_n_sample`` (RePaint's j / r, diffusers ``RePaintPipeline`` names) turn on
+    resampling; it runs on the DDPM ancestral sampler, chosen when ``sampler`` is not given.
+    """
 
     @torch.no_grad()
     def __call__(self, image, mask_image, num_inference_steps: int | None = None, guidance_scale: float | None = None,
                  class_labels=None, generator: torch.Generator | None = None, output_type: str = "pil",
-                 sampler: str | None = None, return_dict: bool = True):
+                 sampler: str | None = None, return_dict: bool = True, jump_length: int = 1, jump_n_sample: int = 1):
         from ..samplers.editing import inpaint
 
         x = to_model_space(image, self.model.config.shape).to(next(self.model.parameters()).device)
@@ -183,5 +187,8 @@ class InpaintPipeline(_EditingPipeline):
         mask = (mask > 0.5).to(x.dtype)
         while mask.ndim < 4:  # (H, W) / (C, H, W) -> broadcastable (N, C, H, W)
             mask = mask[None]
+        if sampler is None and jump_n_sample != 1:
+            sampler = "ddpm"
         fn, smp = self._setup(len(x), num_inference_steps, guidance_scale, class_labels, sampler)
-        return self._output(inpaint(fn, smp, x, 1 - mask, generator=generator), output_type, return_dict)
+        out = inpaint(fn, smp, x, 1 - mask, generator=generator, jump_length=jump_length, jump_n_sample=jump_n_sample)
+        return self._output(out, output_type, return_dict)
