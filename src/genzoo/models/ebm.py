@@ -13,6 +13,9 @@ Training objectives (``objective=``):
   with the score s_θ = −∇ₓE_θ.
 - ``nce`` noise-contrastive estimation (Gutmann & Hyvärinen 2010): logistic regression of data
   against noise q = N(μ, diag σ²) fitted to the data, with log p̃ = −E(x) − c and c learnt (≈ log Z).
+- ``jem`` joint energy model (Grathwohl et al. 2020, "Your classifier is secretly an energy-based
+  model"): the network has ``num_classes`` outputs f(x)[y]; p(y|x) = softmax(f(x))_y,
+  E(x, y) = −f(x)[y], E(x) = −log Σ_y exp f(x)[y];  L = CE(f(x⁺), y⁺) + w · L_pcd on E(x).
 
 Sampling: SGLD or MALA from uniform noise (``samplers/langevin.py``), every draw from ``generator``.
 log p(x) = −E(x) − log Z, with log Z from annealed importance sampling (``samplers/ais.py``, an
@@ -29,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from ..errors import ConfigError, NotSupported
+from ..errors import ConfigError, DataError, NotSupported
 from ..model import GenerativeModel, ModelConfig
 from ..objectives.score_matching import denoising_score_matching, energy_score, sliced_score_matching
 from ..registry import register_model
@@ -38,7 +41,8 @@ from ..samplers.langevin import mala, sgld
 from ..utils import model_device, rand, unpack_batch
 from .gan_nets import apply_spectral_norm
 
-OBJECTIVES = ("pcd", "cd", "ssm", "dsm", "nce")
+OBJECTIVES = ("pcd", "cd", "ssm", "dsm", "nce", "jem")
+NO_CLASSES = "y= needs a class-aware energy; build the EBM with objective=jem (num_classes)"
 
 
 @dataclass
@@ -50,11 +54,14 @@ class EBMConfig(ModelConfig):
     channels: int = 32
     spectral_norm: bool = False
     prior_std: float = 6.0             # Gaussian confinement ‖x‖²/(2 s²); 0 disables
-    objective: str = "pcd"             # pcd | cd | ssm | dsm | nce
+    objective: str = "pcd"             # pcd | cd | ssm | dsm | nce | jem
+    num_classes: int = 0               # > 0: f(x) has one output per class, E(x) = −logsumexp f(x) (JEM)
+    jem_gen_weight: float = 1.0        # weight w of the PCD term in the JEM loss (0: a plain classifier)
     alpha: float = 0.1                 # energy-magnitude regulariser (pcd / cd)
     sgld_steps: int = 30
     sgld_step_size: float = 0.01
     sgld_noise: float | None = None    # None: √ε (exact Langevin); smaller values sharpen negatives
+    sgld_clip_grad: float | None = None  # clamp each coordinate of ∇E to ±c in SGLD (Du & Mordatch's images)
     buffer_size: int = 10000
     reinit_prob: float = 0.05
     init_range: float = 4.0            # fresh chains ~ U[−r, r]^D (images: r = 1 and chains are clamped)
@@ -66,6 +73,7 @@ class EBMConfig(ModelConfig):
     ais_chains: int = 256
     ais_temps: int = 500
     ais_base_std: float = 3.0
+    betas: tuple[float, float] = (0.9, 0.999)  # Adam; β₁ = 0 is the usual EBM choice for images
     ais_transition: str = "mala"       # mala | hmc
     grid_size: int = 400
     grid_range: float = 8.0
@@ -78,12 +86,12 @@ def energy_net(c: EBMConfig, arch: str) -> nn.Module:
         for _ in range(c.depth):
             layers += [nn.Linear(d, c.hidden), nn.SiLU()]
             d = c.hidden
-        return nn.Sequential(*layers, nn.Linear(d, 1))
+        return nn.Sequential(*layers, nn.Linear(d, max(1, c.num_classes)))
     ch, (cin, h, w) = c.channels, c.shape
     return nn.Sequential(
         nn.Conv2d(cin, ch, 3, 1, 1), nn.SiLU(), nn.Conv2d(ch, 2 * ch, 4, 2, 1), nn.SiLU(),
         nn.Conv2d(2 * ch, 4 * ch, 4, 2, 1), nn.SiLU(), nn.Flatten(),
-        nn.Linear(4 * ch * (h // 4) * (w // 4), c.hidden), nn.SiLU(), nn.Linear(c.hidden, 1))
+        nn.Linear(4 * ch * (h // 4) * (w // 4), c.hidden), nn.SiLU(), nn.Linear(c.hidden, max(1, c.num_classes)))
 
 
 @register_model("ebm")
@@ -103,6 +111,9 @@ class EBM(GenerativeModel):
             raise ConfigError(f"unknown log_z_method {c.log_z_method!r}; choose ais, grid or nce")
         if c.sampler not in ("sgld", "mala"):
             raise ConfigError(f"unknown sampler {c.sampler!r}; choose sgld or mala")
+        if c.num_classes < 0 or (c.objective == "jem" and c.num_classes < 2):
+            raise ConfigError(f"objective=jem needs num_classes >= 2, got {c.num_classes}; "
+                              "gz.build('ebm', data=<labelled data>, objective='jem') fills it from the data")
         arch = c.arch if c.arch != "auto" else ("conv" if len(c.shape) == 3 else "mlp")
         if arch == "conv" and (len(c.shape) != 3 or c.shape[1] % 4 or c.shape[2] % 4):
             raise ConfigError(f"arch=conv needs (C, H, W) images with H, W divisible by 4, got {tuple(c.shape)}")
@@ -125,6 +136,8 @@ class EBM(GenerativeModel):
         base: dict[str, Any] = {}
         if data is not None:
             base["shape"] = tuple(data.shape)
+            if overrides.get("objective") == "jem" and getattr(data, "num_classes", None):
+                base["num_classes"] = data.num_classes
             if data.kind == "image":
                 base.update(init_range=1.0, prior_std=0.0, ais_base_std=0.5, sgld_step_size=20.0, sgld_noise=0.005,
                             sgld_steps=60, alpha=1.0)  # Du & Mordatch 2019: step 10 on ∇E, noise 0.005
@@ -140,12 +153,40 @@ class EBM(GenerativeModel):
         return config, torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
 
     # --- energy ------------------------------------------------------------------------------
-    def energy(self, x: Tensor) -> Tensor:
-        """E_θ(x), shape (N,)."""
-        e = self.net(x).squeeze(1)
+    def energy(self, x: Tensor, y: Tensor | int | None = None) -> Tensor:
+        """E_θ(x), shape (N,); with classes E(x) = −logsumexp_y f(x)[y], or E(x, y) = −f(x)[y] given ``y``."""
+        return self._energy_from_output(self.net(x), x, y)
+
+    def _energy_from_output(self, out: Tensor, x: Tensor, y: Tensor | int | None = None) -> Tensor:
+        if not self.config.num_classes:
+            if y is not None:
+                raise ConfigError(NO_CLASSES)
+            e = out.squeeze(1)
+        elif y is None:
+            e = -torch.logsumexp(out, 1)
+        else:
+            e = -out.gather(1, self._labels(y, len(x)).view(-1, 1)).squeeze(1)
         if self.config.prior_std:
             e = e + 0.5 * x.flatten(1).pow(2).sum(1) / self.config.prior_std ** 2
         return e
+
+    def _labels(self, y: Tensor | int, n: int) -> Tensor:
+        k = self.config.num_classes
+        if not k:
+            raise ConfigError(NO_CLASSES)
+        y = torch.as_tensor(y, dtype=torch.long, device=model_device(self)).flatten()
+        y = y.expand(n) if y.numel() == 1 else y
+        if y.numel() != n or y.min() < 0 or y.max() >= k:
+            raise ConfigError(f"y must be one label or {n} labels in 0..{k - 1}")
+        return y
+
+    def classify(self, x: Tensor, *, probs: bool = False) -> Tensor:
+        """JEM classifier: logits f(x) (N, num_classes), or p(y|x) = softmax(f(x)) with ``probs=True``."""
+        if not self.config.num_classes:
+            raise NotSupported("this EBM has no classes; build it with objective=jem to classify")
+        with torch.no_grad():
+            logits = self.net(x.float())
+        return logits.softmax(1) if probs else logits
 
     def _bounds(self) -> tuple[float, float] | None:
         return (-1.0, 1.0) if self.is_image else None
@@ -154,21 +195,32 @@ class EBM(GenerativeModel):
         r = self.config.init_range
         return (2 * rand((n, *self.config.shape), generator=generator, device=model_device(self)) - 1) * r
 
-    def langevin(self, x0: Tensor, steps: int, generator=None) -> Tensor:
+    def langevin(self, x0: Tensor, steps: int, generator=None, energy=None) -> Tensor:
         c = self.config
-        return sgld(self.energy, x0, steps, c.sgld_step_size, noise=c.sgld_noise, generator=generator, bounds=self._bounds())
+        return sgld(energy or self.energy, x0, steps, c.sgld_step_size, noise=c.sgld_noise, generator=generator,
+                    clip_grad=c.sgld_clip_grad, bounds=self._bounds())
 
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None, steps: int | None = None,
-               sampler: str | None = None, **kw: Any) -> Tensor:
-        """Langevin (or MALA) chains from uniform noise; ``steps`` defaults to ``sample_steps``."""
+               sampler: str | None = None, y: Tensor | int | None = None, from_buffer: bool = False,
+               **kw: Any) -> Tensor:
+        """Langevin (or MALA) chains from uniform noise, or from random replay-buffer rows
+        (``from_buffer=True``); ``steps`` defaults to ``sample_steps``. With ``y`` (JEM) the chains
+        run on the class-conditional energy E(x, y) = −f(x)[y]."""
         c = self.config
         steps = c.sample_steps if steps is None else steps
-        x0 = self._uniform(n, generator)
+        energy = self.energy if y is None else (lambda x, y=self._labels(y, n): self.energy(x, y))
+        if from_buffer:
+            if self.replay_buffer is None:
+                raise NotSupported("from_buffer=True needs a replay buffer; train with objective=pcd or jem first")
+            idx = (rand((n,), generator=generator, device=model_device(self)) * len(self.replay_buffer)).long()
+            x0 = self.replay_buffer[idx]
+        else:
+            x0 = self._uniform(n, generator)
         if (sampler or c.sampler) == "mala":
-            x, _ = mala(self.energy, x0, steps, c.sgld_step_size, generator=generator, adapt_steps=steps // 2)
+            x, _ = mala(energy, x0, steps, c.sgld_step_size, generator=generator, adapt_steps=steps // 2)
             return x.clamp(*self._bounds()) if self.is_image else x
-        return self.langevin(x0, steps, generator)
+        return self.langevin(x0, steps, generator, energy)
 
     # --- objectives ---------------------------------------------------------------------------
     def negatives(self, x: Tensor, *, update_buffer: bool) -> Tensor:
@@ -197,14 +249,13 @@ class EBM(GenerativeModel):
         z = (u.flatten(1) - self.noise_mean) / self.noise_std
         return (-0.5 * z.pow(2) - self.noise_std.log() - 0.5 * math.log(2 * math.pi)).sum(1)
 
-    def objective_loss(self, x: Tensor, *, update_buffer: bool = False) -> tuple[Tensor, dict[str, float]]:
+    def objective_loss(self, x: Tensor, y: Tensor | None = None, *,
+                       update_buffer: bool = False) -> tuple[Tensor, dict[str, float]]:
         c = self.config
+        if c.objective == "jem":
+            return self._jem_loss(x, y, update_buffer)
         if c.objective in ("pcd", "cd"):
-            neg = self.negatives(x, update_buffer=update_buffer)
-            e_pos, e_neg = self.energy(x), self.energy(neg)
-            cd = e_pos.mean() - e_neg.mean()
-            reg = (e_pos.pow(2) + e_neg.pow(2)).mean()
-            return cd + c.alpha * reg, {"cd": cd.item(), "e_pos": e_pos.mean().item(), "e_neg": e_neg.mean().item()}
+            return self._contrastive_loss(x, self.energy(x), update_buffer)
         if c.objective == "ssm":
             loss = sliced_score_matching(energy_score(self.energy), x, c.ssm_projections)
             return loss, {"ssm": loss.item()}
@@ -218,14 +269,40 @@ class EBM(GenerativeModel):
         loss = F.softplus(-logit(x)).mean() + F.softplus(logit(noise)).mean()
         return loss, {"nce": loss.item(), "nce_log_z": self.nce_log_z.item()}
 
+    def _contrastive_loss(self, x: Tensor, e_pos: Tensor, update_buffer: bool) -> tuple[Tensor, dict[str, float]]:
+        """L = E(x⁺) − E(x⁻) + α(E(x⁺)² + E(x⁻)²) with SGLD negatives x⁻ (pcd / cd / jem)."""
+        neg = self.negatives(x, update_buffer=update_buffer)
+        e_neg = self.energy(neg)
+        cd = e_pos.mean() - e_neg.mean()
+        reg = (e_pos.pow(2) + e_neg.pow(2)).mean()
+        return cd + self.config.alpha * reg, {"cd": cd.item(), "e_pos": e_pos.mean().item(), "e_neg": e_neg.mean().item()}
+
+    def _jem_loss(self, x: Tensor, y: Tensor | None, update_buffer: bool) -> tuple[Tensor, dict[str, float]]:
+        """JEM: cross-entropy of softmax(f(x)) on the labels + w · PCD on E(x) = −logsumexp f(x)."""
+        if y is None:
+            raise DataError("objective=jem trains on labelled batches (x, y); this batch has no labels")
+        logits = self.net(x)
+        ce = F.cross_entropy(logits, y.long())
+        logs = {"ce": ce.item(), "acc": (logits.argmax(1) == y).float().mean().item()}
+        if not self.config.jem_gen_weight:
+            return ce, logs
+        gen, gen_logs = self._contrastive_loss(x, self._energy_from_output(logits, x), update_buffer)
+        return ce + self.config.jem_gen_weight * gen, {**logs, **gen_logs}
+
     def loss(self, batch) -> dict[str, Tensor]:
         """The objective on one batch (no replay-buffer update; training uses training_step)."""
-        loss, _ = self.objective_loss(unpack_batch(batch)[0].float())
+        x, y = unpack_batch(batch)
+        loss, _ = self.objective_loss(x.float(), y)
         return {"loss": loss}
+
+    def configure_optimizers(self, lr: float, weight_decay: float = 0.0, betas=None) -> list[torch.optim.Optimizer]:
+        """One AdamW with ``betas`` from the config unless given."""
+        return super().configure_optimizers(lr, weight_decay, tuple(betas or self.config.betas))
 
     def training_step(self, batch, step: int, *, optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:
         (opt,) = optimizers
-        loss, logs = self.objective_loss(unpack_batch(batch)[0].float(), update_buffer=True)
+        x, y = unpack_batch(batch)
+        loss, logs = self.objective_loss(x.float(), y, update_buffer=True)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
