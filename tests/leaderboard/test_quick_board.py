@@ -18,7 +18,7 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def board(tmp_path_factory):
     out = tmp_path_factory.mktemp("bench")
-    report = run_leaderboard(out, quick=True, datasets=["8gaussians"], progress=False)
+    report = run_leaderboard(out, quick=True, datasets=["8gaussians"], progress=False, jobs=2)
     return out, report, json.loads((out / "results.json").read_text())["cells"]
 
 

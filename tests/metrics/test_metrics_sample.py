@@ -106,3 +106,14 @@ def test_errors(gaussians):
         gz.evaluate(None, gz.load_dataset("moons", "test"), metrics=["modes"], samples=train[:100])
     with pytest.raises(DataError, match="NaN"):
         gz.evaluate(None, test, metrics=["prdc"], samples=torch.full((100, 2), float("nan")))
+
+
+def test_samples_made_under_inference_mode_are_accepted(gaussians):
+    """Samples from a sampler running under torch.inference_mode (as GPT generation does) have no
+    version counter: the memo is skipped and the metric equals the one on an ordinary copy."""
+    train, test = gaussians
+    with torch.inference_mode():
+        frozen = train[:1000].clone()
+    assert frozen.is_inference()
+    got = gz.evaluate(None, test, metrics=["fid"], samples=frozen)["fid"]
+    assert got == pytest.approx(gz.evaluate(None, test, metrics=["fid"], samples=train[:1000].clone())["fid"])

@@ -153,16 +153,24 @@ def bench(
     resume: bool = typer.Option(False, help="Keep finished cells from an earlier run in --out."),
     seed: int = typer.Option(0),
     progress: bool = typer.Option(True),
+    jobs: int = typer.Option(1, help="Cells trained at once, in worker processes with one thread each (2 on 2 cores)."),
+    readme: Optional[Path] = typer.Option(None, help="Also put the tables and sample montages into this README "
+                                          "(between its <!-- leaderboard:start/end --> markers)."),
 ):
     """The leaderboard: every family on every built-in dataset it supports, with a fixed budget."""
     from ..leaderboard import run_leaderboard
+    from ..leaderboard.readme import check_markers, update_readme
     from .runs import _check_writable
 
     _check_writable(out)
+    if readme is not None:
+        check_markers(readme)  # fail before the board trains, not after
     split = lambda s: [p.strip() for p in s.split(",") if p.strip()] if s else None  # noqa: E731
     report = run_leaderboard(out, quick=quick, families=split(families), datasets=split(datasets),
-                             resume=resume, seed=seed, progress=progress)
+                             resume=resume, seed=seed, progress=progress, jobs=jobs)
     typer.echo(f"report written to {report}")
+    if readme is not None:
+        typer.echo(f"leaderboard section of {update_readme(out, readme)} updated")
 
 
 @app.command()

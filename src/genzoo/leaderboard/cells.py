@@ -21,7 +21,7 @@ DATASETS = {
 METRICS_BY_KIND = {
     "2d": ["nll", "mmd", "energy", "modes"],
     "image": ["bpd", "fid", "kid", "prdc", "memorization"],
-    "text": ["perplexity"],
+    "text": ["perplexity", "fid"],  # fid on text = Fréchet distance of MiniLM embeddings
 }
 
 

@@ -127,8 +127,15 @@ class _Memo:
         return value
 
 
-def _versions(model) -> tuple:
-    return tuple(t._version for t in [*model.parameters(), *model.buffers()])
+def _versions(*tensors) -> tuple | None:
+    """In-place version counters, or None (no memo) when one is an inference tensor, which has none."""
+    if any(t.is_inference() for t in tensors):
+        return None
+    return tuple(t._version for t in tensors)
+
+
+def _key(memo, versions, *rest):
+    return None if versions is None else memo(versions, *rest)
 
 
 @dataclass
@@ -142,27 +149,29 @@ class FeatureSets:
 
 def feature_sets(model, data, *, samples: Tensor | None = None, num_samples: int | None = None,
                  generator: torch.Generator | None = None, seed: int = 0, feature_extractor=None,
-                 sample_batch_size: int = 500, **_) -> FeatureSets:
-    """Real features (all of ``data``) and features of ``samples`` or of fresh model samples
-    (``model`` may itself be a tensor of samples: ``gz.evaluate(samples, data, ...)``)."""
+                 sample_batch_size: int = 500, max_examples: int | None = None, **_) -> FeatureSets:
+    """Real features (all of ``data``, or its first ``max_examples`` rows) and features of ``samples``
+    or of fresh model samples (``model`` may itself be a tensor of samples: ``gz.evaluate(samples, data, ...)``)."""
     if isinstance(model, Tensor) and samples is None:
         model, samples = None, model
     embed = embedder_for(data, feature_extractor)
     space = feature_extractor if isinstance(feature_extractor, (str, type(None))) else None
     memo = (lambda *k: None) if space is None and feature_extractor is not None else (lambda *k: (*k, space))
-    real, real_logits = _Memo.get("real", data, memo(len(data), data.x._version), lambda: embed(data.x))
+    real_x = data.x[:max_examples] if max_examples else data.x
+    real, real_logits = _Memo.get("real", data, _key(memo, _versions(data.x), len(real_x)), lambda: embed(real_x))
     if samples is None:
         if model is None:
             raise ConfigError("pass a model or samples=<tensor of generated data>")
         n = num_samples or min(len(data), MAX_DEFAULT_SAMPLES)
-        key = None if generator is not None else memo(_versions(model), n, seed, sample_batch_size)
+        versions = _versions(*model.parameters(), *model.buffers())
+        key = None if generator is not None else _key(memo, versions, n, seed, sample_batch_size)
         draw = generator or torch.Generator(model_device(model)).manual_seed(seed)
         fake, fake_logits = _Memo.get("fake", model, key, lambda: embed(draw_samples(model, n, draw, sample_batch_size)))
     else:
         if tuple(samples.shape[1:]) != tuple(data.shape):
             raise DataError(f"samples have shape {tuple(samples.shape[1:])} per example but the data has {data.shape}; "
                             "generate samples for this dataset")
-        fake, fake_logits = _Memo.get("fake", samples, memo(samples._version), lambda: embed(samples))
+        fake, fake_logits = _Memo.get("fake", samples, _key(memo, _versions(samples)), lambda: embed(samples))
     return FeatureSets(real, fake, real_logits, fake_logits, embed.label)
 
 

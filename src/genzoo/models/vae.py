@@ -267,8 +267,9 @@ class VAE(GenerativeModel):
         mu, logvar = self.encode(x)
         eps = randn((k, *mu.shape), generator=generator, device=mu.device)  # drawn once: chunking is exact
         log_w = []
-        for start in range(0, k, self.config.iwae_chunk):
-            z = mu + torch.exp(0.5 * logvar) * eps[start:start + self.config.iwae_chunk]  # (m, N, Z)
+        chunk = max(1, min(self.config.iwae_chunk, 8192 // len(x)))  # at most ~8k decoded examples at once
+        for start in range(0, k, chunk):
+            z = mu + torch.exp(0.5 * logvar) * eps[start:start + chunk]  # (m, N, Z)
             m = len(z)
             log_px = self.rec_log_prob(x.repeat(m, *[1] * (x.dim() - 1)), z.flatten(0, 1)).view(m, -1)
             log_w.append(log_px + log_normal(z, 0.0, 0.0).sum(-1) - log_normal(z, mu, logvar).sum(-1))
