@@ -6,13 +6,14 @@
   of genzoo's shipped classifier for the set ("FID-digits" / "FID-shapes") against the test split.
   The noise floor: ``--n`` real training images scored the same way (three random subsets).
   Samples are cached in ``OUT/<data>/samples/*.safetensors`` (an interrupted run resumes; delete
-  them to resample) and shown in ``OUT/<data>/grid_<sampler>-<steps>.png``.
+  them to resample) and shown in ``OUT/<data>/grid_<sampler>-<steps>.png`` and ``OUT/<data>/samplers.png``.
 - ``25gaussians``: MLP denoiser; modes covered and high-quality fraction (within 3 mode std).
 
-The numbers of benchmarks/results/diffusion.md (about 55 min single-threaded on a 2-core CPU)::
+The numbers of benchmarks/results/diffusion.md (defaults: digits16 4000 training steps and 1000 samples
+per sampler, shapes 1500 steps and 500 samples; about 45 min of one core), then the variant rows::
 
-    python benchmarks/quality_diffusion.py --only digits16,shapes --n 1000 \\
-        --digits-steps 4000 --shapes-steps 2000 --results benchmarks/results/diffusion_quality.jsonl
+    python benchmarks/quality_diffusion.py --results benchmarks/results/diffusion_quality.jsonl
+    python benchmarks/quality_diffusion.py --variants --results benchmarks/results/diffusion_quality.jsonl
 """
 from __future__ import annotations
 
@@ -120,7 +121,23 @@ def image_table(name: str, steps: int, n: int, out: Path, variants: bool = False
             rows.append({**common, "sampler": sampler, "steps": k, "nfe": nfe(sampler, k), "seconds": round(seconds, 1),
                          **({"variant": label} if variants else {}), **scores(real, embed(x))})
             print(rows[-1], flush=True)
+    if not variants:
+        sampler_figure(name, out, [label for label, *_ in runs])
     return rows
+
+
+def sampler_figure(name: str, out: Path, labels: list[str]) -> Path:
+    """The first 100 samples of each sampler side by side (``OUT/<data>/samplers.png``), titled."""
+    from PIL import Image, ImageDraw
+
+    grids = [Image.open(out / name / f"grid_{label.replace(' ', '_')}.png").convert("RGB") for label in labels]
+    w, h = grids[0].size
+    fig = Image.new("RGB", (len(grids) * (w + 8), h + 14), "white")
+    for i, (grid, label) in enumerate(zip(grids, labels)):
+        fig.paste(grid, (i * (w + 8), 14))
+        ImageDraw.Draw(fig).text((i * (w + 8) + 2, 1), label, fill="black")
+    fig.save(out / name / "samplers.png")
+    return out / name / "samplers.png"
 
 
 def gaussians_table(steps: int, out: Path) -> list[dict]:
@@ -141,9 +158,10 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=1500, help="training steps of the 25gaussians model")
     ap.add_argument("--digits-steps", type=int, default=4000)
-    ap.add_argument("--shapes-steps", type=int, default=2000)
+    ap.add_argument("--shapes-steps", type=int, default=1500)
     ap.add_argument("--n", type=int, default=1000, help="samples per sampler (and real images of the floor)")
-    ap.add_argument("--out", default="runs/quality_diffusion")
+    ap.add_argument("--shapes-n", type=int, default=500, help="--n for shapes")
+    ap.add_argument("--out", default="runs/quality_diffusion_v2")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--only", default="digits16,shapes")
     ap.add_argument("--results", default=None, help="also append the rows to this jsonl file")
@@ -155,9 +173,9 @@ def main():
     rows = []
     if "25gaussians" in only:
         rows += gaussians_table(args.steps, out)
-    for name, steps in (("digits16", args.digits_steps), ("shapes", args.shapes_steps)):
+    for name, steps, n in (("digits16", args.digits_steps, args.n), ("shapes", args.shapes_steps, args.shapes_n)):
         if name in only:
-            rows += image_table(name, steps, args.n, out, args.variants)
+            rows += image_table(name, steps, n, out, args.variants)
     out.mkdir(parents=True, exist_ok=True)
     (out / ("variants.json" if args.variants else "quality.json")).write_text(json.dumps(rows, indent=1))
     if args.results:
