@@ -108,3 +108,29 @@ def test_bad_options_are_config_errors():
         EBM(EBMConfig(objective="nope"))
     with pytest.raises(gz.ConfigError, match="divisible"):
         EBM(EBMConfig(shape=(1, 6, 6)))
+
+
+def test_conv_energy_with_the_digits_options(tmp_path):
+    """chain_init=gaussian (fitted on the first batch, kept by save/load), per-coordinate SGLD
+    gradient clipping and Adam betas from the config."""
+    torch.manual_seed(0)
+    config = EBMConfig(shape=(1, 8, 8), hidden=16, channels=4, sgld_steps=2, buffer_size=64, init_range=1.0,
+                       sample_steps=3, chain_init="gaussian", sgld_clip_grad=1e-5, sgld_step_size=2e4,
+                       sgld_noise=0.0, betas=(0.0, 0.999))
+    model = EBM(config)
+    opts = model.configure_optimizers(lr=1e-3)
+    assert opts[0].defaults["betas"] == (0.0, 0.999)
+    x = (-0.8 + 0.1 * torch.randn(64, 1, 8, 8)).clamp(-1, 1)
+    model.training_step(x, 0, optimizers=opts)
+    torch.testing.assert_close(model.noise_mean, x.flatten(1).mean(0))
+    g = lambda: torch.Generator().manual_seed(0)  # noqa: E731
+    starts = model.sample(500, generator=g(), steps=0)
+    assert abs(starts.mean().item() + 0.8) < 0.02  # uniform starts would average 0
+    # one SGLD step moves every coordinate by at most (ε/2)·c = 0.1 (ε = 2e4, c = 1e-5, no noise)
+    x0 = torch.zeros(4, 1, 8, 8)
+    moved = (model.langevin(x0, 1) - x0).abs()
+    assert moved.max() <= 0.1 + 1e-6 and moved.max() > 0.09
+    model.save_pretrained(tmp_path)
+    assert torch.equal(gz.load(tmp_path).sample(5, generator=g()), model.sample(5, generator=g()))
+    with pytest.raises(gz.ConfigError, match="chain_init"):
+        EBM(EBMConfig(chain_init="data"))
