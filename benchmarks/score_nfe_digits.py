@@ -33,7 +33,7 @@ NET = dict(block_out_channels=(32, 64), attention_levels=(1,))
 GRID = {
     "ddpm": [("dpm++2m", dict(sampler="dpm++2m", steps=s)) for s in (5, 10, 20)]
     + [("ddim", dict(sampler="ddim", steps=s)) for s in (10, 50)] + [("ddpm", dict(sampler="ddpm", steps=250))],
-    "score-sde": [("pc", dict(sampler="pc", steps=s)) for s in (25, 50)]
+    "score-sde": [("pc", dict(sampler="pc", steps=s)) for s in (25, 50, 100, 250)]
     + [("em", dict(sampler="em", steps=100)), ("ode dopri5", dict(sampler="ode"))],
     "flow-matching": [("euler", dict(sampler="euler", steps=s)) for s in (5, 10, 20)]
     + [("heun", dict(sampler="heun", steps=s)) for s in (5, 10)],
