@@ -10,7 +10,8 @@
 - ``25gaussians``: MLP denoiser; modes covered and high-quality fraction (within 3 mode std).
 
 The numbers of benchmarks/results/diffusion.md (defaults: digits16 4000 training steps and 1000 samples
-per sampler, shapes 1500 steps and 500 samples; about 45 min of one core), then the variant rows::
+per sampler, shapes 1500 steps and 500 samples; 70 min here on a loaded 2-core CPU), then the variant
+rows (25 min, 12 of them the shapes DDPM-1000 of a second seed)::
 
     python benchmarks/quality_diffusion.py --results benchmarks/results/diffusion_quality.jsonl
     python benchmarks/quality_diffusion.py --variants --results benchmarks/results/diffusion_quality.jsonl
@@ -36,11 +37,12 @@ from genzoo.utils import randn
 SAMPLERS = [("ddpm", 1000), ("ddim", 50), ("dpm++2m", 10), ("dpm++2m", 20), ("heun", 18)]
 IMAGE_NET = dict(block_out_channels=(16, 32, 32), attention_levels=(2,))
 # --variants: (label, sampler, steps, seed, make_sampler overrides): the seed-to-seed spread at n samples,
-# the ODE solver's convergence (50 steps) and the final-step / spacing / clipping options of DPM-Solver++
+# the ODE solver's convergence (50 steps), stochastic DDIM (eta 1) and the final-step / spacing / clipping options of DPM-Solver++
 VARIANTS = [
     ("dpm++2m-20 seed 1", "dpm++2m", 20, 1, {}),
     ("dpm++2m-20 seed 2", "dpm++2m", 20, 2, {}),
     ("ddim-50 seed 1", "ddim", 50, 1, {}),
+    ("ddim-50 eta 1", "ddim", 50, 0, {"eta": 1.0}),
     ("dpm++2m-50", "dpm++2m", 50, 0, {}),
     ("dpm++2m-20 trailing", "dpm++2m", 20, 0, {"timestep_spacing": "trailing"}),
     ("dpm++2m-10 karras", "dpm++2m", 10, 0, {"use_karras_sigmas": True}),
@@ -48,6 +50,7 @@ VARIANTS = [
     ("dpm++2m-50 karras", "dpm++2m", 50, 0, {"use_karras_sigmas": True}),
     ("dpm++2m-20 no x0 clip", "dpm++2m", 20, 0, {"clip_sample": False}),
 ]
+EXTRA_VARIANTS = {"shapes": [("ddpm-1000 seed 1", "ddpm", 1000, 1, {})]}  # DDPM's own seed spread (n=500: 12 min)
 
 
 def nfe(name: str, steps: int) -> int:
@@ -113,7 +116,7 @@ def image_table(name: str, steps: int, n: int, out: Path, variants: bool = False
             rows.append({**common, "sampler": "real train images", "steps": 0, "nfe": 0, "seed": seed,
                          **scores(real, embed(data.x[pick]))})
             print(rows[-1], flush=True)
-        runs = [(f"{s}-{k}", s, k, 0, {}) for s, k in SAMPLERS] if not variants else VARIANTS
+        runs = [(f"{s}-{k}", s, k, 0, {}) for s, k in SAMPLERS] if not variants else VARIANTS + EXTRA_VARIANTS.get(name, [])
         for label, sampler, k, seed, overrides in runs:
             slug = label.replace(" ", "_")
             x, seconds = cached_samples(model, out / name / "samples" / f"{slug}.safetensors", n, sampler, k, seed, **overrides)
