@@ -58,7 +58,8 @@ def tables(results: list[dict]) -> list[tuple[str, list[str], list[list[str]]]]:
                 body.append([r["data"], r["model"], "failed: " + r["error"][:80]] + [""] * (len(header) - 3))
                 continue
             m = r["metrics"]
-            body.append([r["data"], r["model"], r.get("log_prob_kind", "")]
+            log_p = r.get("log_prob_kind", "") + (f" ({r['likelihood_examples']} ex.)" if r.get("likelihood_examples") else "")
+            body.append([r["data"], r["model"], log_p]
                         + [_bold(_fmt(m.get(c)), m.get(c) == best[c].get(r["data"])) for c in cols]
                         + [f"{r['train_seconds']:.1f}", f"{r['samples_per_second']:.3g}"])
         out.append((KIND_TITLES.get(kind, kind), header, body))
@@ -81,7 +82,7 @@ def _generated(quick: bool, machine: str | None) -> str:
 
 def _markdown(results, quick, machine=None) -> str:
     lines = ["# genzoo leaderboard", "",
-             _generated(quick, machine) + " `log p` says whether a likelihood is exact, a bound or an estimate; "
+             _generated(quick, machine) + " `log p` says whether a likelihood is exact, a bound or an estimate (and on how many test examples, when slow likelihoods were scored on fewer); "
              "lower is better for " + ", ".join(sorted(LOWER_IS_BETTER)) + "; higher for " + ", ".join(sorted(HIGHER_IS_BETTER))
              + "; the best value per dataset is in bold.", ""]
     lines += markdown_tables(results)

@@ -19,9 +19,12 @@ from tqdm.auto import tqdm
 
 from ..errors import ConfigError
 from ..serialization import write_json
-from .budgets import EVAL_OVERRIDES, MAX_EVAL_EXAMPLES, NUM_SAMPLES, budget_for
+from .budgets import EVAL_OVERRIDES, LIKELIHOOD_SECONDS, MAX_EVAL_EXAMPLES, NUM_SAMPLES, budget_for
 from .cells import Cell, available_metrics, select_cells
 from .report import write_reports
+
+
+LIKELIHOOD_METRICS = ("nll", "bpd", "perplexity")
 
 
 def _finite_floats(d: dict) -> dict:
@@ -52,6 +55,20 @@ def _pictures(model, test, cell_dir: Path, samples) -> list[str]:
     if (cell_dir / "run" / "loss.png").exists():
         pics.append("run/loss.png")
     return pics
+
+
+def _affordable_examples(model, test, metrics: list[str], cap: int, seconds: float, probe: int = 8) -> int:
+    """How many test examples the likelihood metrics can score in about ``seconds`` (ODE, AIS and
+    IWAE likelihoods cost seconds per batch), from a timed run on ``probe`` examples; at least 32."""
+    import genzoo as gz
+
+    cap = min(cap, len(test))
+    if not metrics:
+        return cap
+    t0 = time.perf_counter()
+    gz.evaluate(model, test, metrics=metrics, max_examples=probe)
+    per_example = (time.perf_counter() - t0) / probe
+    return max(min(32, cap), min(cap, int(seconds / max(per_example, 1e-9))))
 
 
 @torch.no_grad()
@@ -89,11 +106,14 @@ def run_cell(cell: Cell, out: Path, quick: bool, seed: int = 0, progress: bool =
     with torch.no_grad():
         samples = model.sample(n, generator=torch.Generator().manual_seed(seed))
     sample_seconds = time.perf_counter() - t0
+    max_examples = MAX_EVAL_EXAMPLES[0 if quick else 1]
     metrics = available_metrics(test.kind)
-    if model.log_prob_kind == "none":
-        metrics = [m for m in metrics if m not in ("nll", "bpd", "perplexity")]
-    results = _finite_floats(gz.evaluate(model, test, metrics=metrics, samples=samples,
-                                         max_examples=MAX_EVAL_EXAMPLES[0 if quick else 1], generator=torch.Generator().manual_seed(seed), train_data=train))
+    likelihood = [m for m in metrics if m in LIKELIHOOD_METRICS and model.log_prob_kind != "none"]
+    others = [m for m in metrics if m not in LIKELIHOOD_METRICS]
+    lik_examples = _affordable_examples(model, test, likelihood, max_examples, LIKELIHOOD_SECONDS[0 if quick else 1])
+    results = _finite_floats(gz.evaluate(model, test, metrics=likelihood, max_examples=lik_examples)) if likelihood else {}
+    results.update(_finite_floats(gz.evaluate(model, test, metrics=others, samples=samples, max_examples=max_examples,
+                                              generator=torch.Generator().manual_seed(seed), train_data=train)))
     if test.has_density and "nll" in results:
         results["true_entropy"] = float(test.info["entropy"])
     text = None
@@ -101,6 +121,8 @@ def run_cell(cell: Cell, out: Path, quick: bool, seed: int = 0, progress: bool =
         text = [test.tokenizer.decode(row) for row in samples[:3].tolist()]
     return {"model": cell.model, "data": cell.data, "kind": test.kind, "log_prob_kind": model.log_prob_kind,
             "budget": budget, "overrides": overrides, "train_seconds": train_seconds,
+            # set only when the time limit, not the test split or MAX_EVAL_EXAMPLES, chose the count
+            "likelihood_examples": lik_examples if likelihood and lik_examples < min(max_examples, len(test)) else None,
             "samples_per_second": n / max(sample_seconds, 1e-9), "metrics": results, "text_samples": text,
             "pictures": [f"cells/{cell.key}/{p}" for p in _pictures(model, test, cell_dir, samples)], "error": None}
 
