@@ -65,3 +65,11 @@ def test_resume_skips_finished_cells(board, monkeypatch):
 
     monkeypatch.setattr(runner, "run_cell", fail)
     run_leaderboard(out, quick=True, datasets=["8gaussians"], resume=True, progress=False)
+
+
+def test_a_2d_set_without_modes_skips_mode_coverage(tmp_path):
+    """moons has no mixture modes: its cells must not fail on the mode-coverage metric."""
+    run_leaderboard(tmp_path, quick=True, families=["gaussian"], datasets=["moons"], progress=False)
+    (cell,) = json.loads((tmp_path / "results.json").read_text())["cells"]
+    assert cell_is_healthy(cell), cell.get("error")
+    assert "nll" in cell["metrics"] and "modes_covered" not in cell["metrics"]

@@ -11,6 +11,7 @@ Everything lands in ``demo/report.html`` (+ ``report.md``, ``results.json``).
 from __future__ import annotations
 
 import html
+import os
 import time
 from pathlib import Path
 
@@ -84,7 +85,8 @@ def run_demo(out: Path = Path("demo"), quick: bool = False) -> Path:
     out.mkdir(parents=True, exist_ok=True)
     families = [f for f in DEMO_FAMILIES if f in MODELS]
     print(f"genzoo demo: leaderboard subset ({', '.join(families)} on {', '.join(DEMO_DATASETS)})", flush=True)
-    run_leaderboard(out / "leaderboard", quick=True, families=families, datasets=DEMO_DATASETS)
+    jobs = 2 if (os.cpu_count() or 1) >= 2 else 1  # two cells at a time, one thread each
+    run_leaderboard(out / "leaderboard", quick=True, families=families, datasets=DEMO_DATASETS, jobs=jobs)
     board_html = (out / "leaderboard" / "report.html").read_text()
     board_body = board_html.split("<body>", 1)[1].rsplit("</body>", 1)[0].replace("<h1>genzoo leaderboard</h1>", "")
     board_md = (out / "leaderboard" / "report.md").read_text().replace("# genzoo leaderboard", "## Leaderboard subset")

@@ -44,7 +44,7 @@ EVAL_OVERRIDES: dict[str, dict[str, dict[str, Any]]] = {"vae": {"text": {"iwae_k
 NUM_SAMPLES = {"2d": (500, 1000), "image": (64, 256), "text": (32, 200)}
 MAX_EVAL_EXAMPLES = (256, 1000)
 #: seconds the likelihood metrics may spend per cell: ODE/AIS likelihoods score fewer test examples
-#: (the first ones, at least 32; each cell records how many in ``likelihood_examples``)
+#: (the first ones, at least 8; each cell records how many in ``likelihood_examples``)
 LIKELIHOOD_SECONDS = (10.0, 60.0)
 
 

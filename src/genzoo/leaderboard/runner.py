@@ -57,18 +57,22 @@ def _pictures(model, test, cell_dir: Path, samples) -> list[str]:
     return pics
 
 
-def _affordable_examples(model, test, metrics: list[str], cap: int, seconds: float, probe: int = 8) -> int:
-    """How many test examples the likelihood metrics can score in about ``seconds`` (ODE, AIS and
-    IWAE likelihoods cost seconds per batch), from a timed run on ``probe`` examples; at least 32."""
+def _likelihood_results(model, test, metrics: list[str], cap: int, seconds: float, probe: int = 8) -> tuple[dict, int]:
+    """Likelihood metrics on as many test examples as fit in about ``seconds`` (ODE, AIS and IWAE
+    likelihoods cost seconds per batch), judged from a timed run on the first ``probe``; at least
+    ``probe`` examples (that run's result is kept when no more fit). Returns (results, examples)."""
     import genzoo as gz
 
     cap = min(cap, len(test))
     if not metrics:
-        return cap
+        return {}, cap
     t0 = time.perf_counter()
-    gz.evaluate(model, test, metrics=metrics, max_examples=probe)
-    per_example = (time.perf_counter() - t0) / probe
-    return max(min(32, cap), min(cap, int(seconds / max(per_example, 1e-9))))
+    results = gz.evaluate(model, test, metrics=metrics, max_examples=min(probe, cap))
+    per_example = (time.perf_counter() - t0) / min(probe, cap)
+    n = max(min(probe, cap), min(cap, int(seconds / max(per_example, 1e-9))))
+    if n > probe:
+        results = gz.evaluate(model, test, metrics=metrics, max_examples=n)
+    return results, n
 
 
 @torch.no_grad()
@@ -109,9 +113,9 @@ def run_cell(cell: Cell, out: Path, quick: bool, seed: int = 0, progress: bool =
     max_examples = MAX_EVAL_EXAMPLES[0 if quick else 1]
     metrics = available_metrics(test.kind)
     likelihood = [m for m in metrics if m in LIKELIHOOD_METRICS and model.log_prob_kind != "none"]
-    others = [m for m in metrics if m not in LIKELIHOOD_METRICS]
-    lik_examples = _affordable_examples(model, test, likelihood, max_examples, LIKELIHOOD_SECONDS[0 if quick else 1])
-    results = _finite_floats(gz.evaluate(model, test, metrics=likelihood, max_examples=lik_examples)) if likelihood else {}
+    others = [m for m in metrics if m not in LIKELIHOOD_METRICS and (m != "modes" or "modes" in test.info)]
+    lik, lik_examples = _likelihood_results(model, test, likelihood, max_examples, LIKELIHOOD_SECONDS[0 if quick else 1])
+    results = _finite_floats(lik)
     results.update(_finite_floats(gz.evaluate(model, test, metrics=others, samples=samples, max_examples=max_examples,
                                               generator=torch.Generator().manual_seed(seed), train_data=train)))
     if test.has_density and "nll" in results:
