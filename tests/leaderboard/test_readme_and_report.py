@@ -31,6 +31,7 @@ def _cell(tmp, model, data, kind, metrics, picture=True):
 def board(tmp_path):
     cells = [_cell(tmp_path, "gaussian", "8gaussians", "2d", {"nll": 3.4, "true_entropy": 2.83}),
              _cell(tmp_path, "nsf", "8gaussians", "2d", {"nll": 2.9, "true_entropy": 2.83}),
+             _cell(tmp_path, "gan", "8gaussians", "2d", {"mmd": 0.05}, picture=False),
              _cell(tmp_path, "vae", "digits", "image", {"bpd": 1.9, "fid": 10.5}),
              _cell(tmp_path, "gpt", "pystdlib", "text", {"bpc": 2.1, "fid": 0.4}, picture=False),
              {"model": "ebm", "data": "digits", "kind": "image", "error": "RuntimeError: boom", "metrics": {},
@@ -78,6 +79,7 @@ def test_readme_section_is_replaced_and_the_rest_kept(board, tmp_path_factory):
     assert "| 8gaussians | nsf | exact | **2.9** | 2.83 |" in text  # the best NLL in bold
     assert "| 8gaussians | gaussian | exact | 3.4 | 2.83 |" in text
     assert "failed: RuntimeError: boom" in text
+    assert "| 8gaussians | gan | exact | — | — |" in text  # a missing value is never "best"
     for data in ("8gaussians", "digits"):
         png = root / "docs" / "leaderboard" / f"samples_{data}.png"
         assert png.read_bytes()[:4] == b"\x89PNG"

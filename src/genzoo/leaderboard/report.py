@@ -50,6 +50,8 @@ def tables(results: list[dict]) -> list[tuple[str, list[str], list[list[str]]]]:
     for kind in kinds:
         rows = sorted((r for r in results if r.get("kind", "?") == kind), key=lambda r: (r["data"], r["model"]))
         cols = _columns(rows)
+        if kind == "image":  # nats of a density on [-1, 1]^D: bits/dim is the comparable figure
+            cols = [c for c in cols if c != "nll"]
         best = {c: _best(rows, c) for c in cols}
         header = ["data", "model", "log p"] + cols + ["train s", "samples/s"]
         body = []
@@ -60,7 +62,7 @@ def tables(results: list[dict]) -> list[tuple[str, list[str], list[list[str]]]]:
             m = r["metrics"]
             log_p = r.get("log_prob_kind", "") + (f" ({r['likelihood_examples']} ex.)" if r.get("likelihood_examples") else "")
             body.append([r["data"], r["model"], log_p]
-                        + [_bold(_fmt(m.get(c)), m.get(c) == best[c].get(r["data"])) for c in cols]
+                        + [_bold(_fmt(m.get(c)), isinstance(m.get(c), float) and m.get(c) == best[c].get(r["data"])) for c in cols]
                         + [f"{r['train_seconds']:.1f}", f"{r['samples_per_second']:.3g}"])
         out.append((KIND_TITLES.get(kind, kind), header, body))
     return out
