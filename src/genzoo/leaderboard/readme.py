@@ -56,6 +56,8 @@ def leaderboard_section(board: Path, pictures_dir: Path, link_base: Path) -> str
              f"machine: {meta.get('machine', '?')}; {budget} budget, seed {meta.get('seed', 0)}, "
              f"{len(cells)} cells, {wall}{cpu_min:.1f} CPU-min. "
              "`log p` says whether the likelihood is exact, a bound or an estimate (with the number of test examples when a slow likelihood was scored on fewer); the best value per dataset is in bold.", ""]
+    if meta.get("missing"):
+        lines += [f"Not finished in this run (no result yet): {', '.join(meta['missing'])}.", ""]
     lines += markdown_tables(cells, heading="###")
     for data in dict.fromkeys(c["data"] for c in cells):
         png = save_montage(board, [c for c in cells if c["data"] == data], pictures_dir / f"samples_{data}.png",
