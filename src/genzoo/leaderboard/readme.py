@@ -19,11 +19,9 @@ START, END = "<!-- leaderboard:start -->", "<!-- leaderboard:end -->"
 
 def save_montage(board: Path, cells: list[dict], path: Path, title: str) -> Path | None:
     """One figure with each cell's ``samples.png`` under its model name (None if there are none)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     import matplotlib.image as mpimg
-    import matplotlib.pyplot as plt
+
+    from ..plotting import _figure
 
     pics = [(c["model"], board / p) for c in cells for p in c.get("pictures", [])
             if p.endswith("samples.png") and (board / p).is_file()]
@@ -31,7 +29,8 @@ def save_montage(board: Path, cells: list[dict], path: Path, title: str) -> Path
         return None
     cols = min(8, len(pics))
     rows = -(-len(pics) // cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.9 * cols, 2.1 * rows + 0.4), squeeze=False)
+    fig = _figure((1.9 * cols, 2.1 * rows + 0.4))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax in axes.flat:
         ax.axis("off")
     for ax, (model, pic) in zip(axes.flat, pics):
@@ -41,7 +40,6 @@ def save_montage(board: Path, cells: list[dict], path: Path, title: str) -> Path
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=90)
-    plt.close(fig)
     return path
 
 
