@@ -74,17 +74,21 @@ def decode_gz(model, prompt, new):
     return model.generate(prompt, max_new_tokens=new, eos_token_id=None)
 
 
-def best_time(fn, repeats: int) -> tuple[float, float, torch.Tensor]:
-    """Best (wall seconds, CPU seconds of this process) over ``repeats`` runs, and the output.
+def best_times(fns: dict, repeats: int) -> dict:
+    """{name: (best wall seconds, best CPU seconds of this process, output)} over ``repeats`` rounds.
 
-    On a shared machine the CPU time is the steadier figure: it leaves out the time other
-    processes held the core (it still includes memory-bandwidth contention)."""
-    wall, cpu, out = math.inf, math.inf, None
+    The implementations run interleaved (one call of each per round), so a machine whose speed
+    drifts slows all of them alike and the ratios stay comparable. On a shared machine the CPU time
+    is the steadier figure: it leaves out the time other processes held the core (it still
+    includes memory-bandwidth contention)."""
+    best = {name: (math.inf, math.inf, None) for name in fns}
     for _ in range(repeats):
-        w, c = time.perf_counter(), time.process_time()
-        out = fn()
-        wall, cpu = min(wall, time.perf_counter() - w), min(cpu, time.process_time() - c)
-    return wall, cpu, out
+        for name, fn in fns.items():
+            w, c = time.perf_counter(), time.process_time()
+            out = fn()
+            wall, cpu = time.perf_counter() - w, time.process_time() - c
+            best[name] = (min(best[name][0], wall), min(best[name][1], cpu), out)
+    return best
 
 
 @torch.inference_mode()
@@ -116,19 +120,21 @@ def run_shape(name, batches, new, prompt_len, modes, repeats, bandwidth, ppl_tok
     rows = []
     for batch in batches:
         p = prompt.repeat(batch, 1)
-        w_hf, c_hf, out_hf = best_time(lambda: decode_hf(hf, p, new), repeats)
+        fns = {"transformers fp32": lambda: decode_hf(hf, p, new)}
+        fns.update({f"genzoo {mode}": (lambda m=model: decode_gz(m, p, new)) for mode, model in models.items()})
+        times = best_times(fns, repeats)
+        w_hf, c_hf, out_hf = times.pop("transformers fp32")
         hf_tps, hf_cpu = batch * new / w_hf, batch * new / c_hf
         extra = f"{100 * hf_cpu / limit:.0f}% of {limit:.0f}" if batch == 1 else ""
         rows.append((name, batch, "transformers fp32", hf_tps, 1.0, hf_cpu, 1.0, "-", extra))
-        for mode, model in models.items():
-            w, c, out = best_time(lambda: decode_gz(model, p, new), repeats)
+        for (impl, (w, c, out)), model in zip(times.items(), models.values()):
             same = (out == out_hf)[:, prompt_len:].float().mean().item()
             tps, cpu = batch * new / w, batch * new / c
             extra = ""
             if batch == 1:
                 lim = bandwidth / weight_bytes(model)
                 extra = f"{100 * cpu / lim:.0f}% of {lim:.0f}"
-            rows.append((name, batch, f"genzoo {mode}", tps, tps / hf_tps, cpu, cpu / hf_cpu, f"{100 * same:.1f}%", extra))
+            rows.append((name, batch, impl, tps, tps / hf_tps, cpu, cpu / hf_cpu, f"{100 * same:.1f}%", extra))
     held_out = torch.randint(0, vocab, (4, 64), generator=torch.Generator().manual_seed(2)) if ppl_tokens is None else ppl_tokens
     if ppl_tokens is None:
         ref = perplexity(models["fp32"], held_out)
@@ -161,7 +167,7 @@ def main() -> None:
     ap.add_argument("--new", type=int, default=128)
     ap.add_argument("--prompt", type=int, default=16)
     ap.add_argument("--modes", default="fp32,fp32-t,bf16,int8,int8-dynamic")
-    ap.add_argument("--repeats", type=int, default=2)
+    ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
     ap.add_argument("--ppl-model", default=None)
     ap.add_argument("--ppl-data", default="pystdlib")

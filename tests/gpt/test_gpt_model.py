@@ -179,3 +179,18 @@ def test_bad_config_and_inputs():
         model.log_prob(torch.tensor([[1, 99]]))
     with pytest.raises(gz.DataError, match="integer"):
         model.log_prob(torch.randn(2, 4))
+
+
+@pytest.mark.parametrize("rows", [1, 3, 16, 40])
+def test_transposed_linear_split_matches_linear(rows):
+    """The decode layout y = Σ_j x_j Wt_j (split input dimension, one bmm) is the same affine map."""
+    from genzoo.nn.transformer import TransposedLinear
+
+    torch.manual_seed(0)
+    linear = torch.nn.Linear(64, 24).double()
+    fast = TransposedLinear(linear)
+    assert fast.split == TransposedLinear.SPLIT > 1
+    x = torch.randn(rows, 5, 64, dtype=torch.float64)[:, 0]  # rows x 64, not a contiguous slice
+    torch.testing.assert_close(fast(x), linear(x), rtol=1e-12, atol=1e-12)
+    odd = TransposedLinear(torch.nn.Linear(63, 8).double())  # 63 is not divisible: one addmm
+    assert odd.split == 1

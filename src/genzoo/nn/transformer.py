@@ -126,8 +126,8 @@ class CausalSelfAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)
         else:  # mask None here means: one query that may see every cached key
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
-        y = y.transpose(1, 2).reshape(B, T, C)
-        return self.resid_dropout(self.c_proj(y))
+        y = self.c_proj(y.transpose(1, 2).reshape(B, T, C))
+        return self.resid_dropout(y) if self.training and self.dropout else y  # skip the no-op call when decoding
 
 
 class MLP(nn.Module):
@@ -149,7 +149,8 @@ class MLP(nn.Module):
             h = F.silu(h) * self.c_gate(x)
         else:
             h = F.gelu(h, approximate="tanh" if self.activation == "gelu_tanh" else "none")
-        return self.dropout(self.c_proj(h))
+        h = self.c_proj(h)
+        return self.dropout(h) if self.training and self.dropout.p else h
 
 
 class Block(nn.Module):
@@ -232,21 +233,36 @@ class DynamicInt8Linear(nn.Module):
 
 
 class TransposedLinear(nn.Module):
-    """y = b + x Wᵀ as ``addmm(b, x, Wt)`` with Wt = Wᵀ stored (in, out), GPT-2's Conv1D layout.
+    """y = b + x Wᵀ with Wt = Wᵀ stored (in, out), GPT-2's Conv1D layout, for fast decoding.
 
-    Same fp32 numbers, different memory order: at batch 1 the CPU matrix-vector product streams the
-    (in, out) layout about 1.5x faster than nn.Linear's (out, in) (measured with MKL on this CPU).
+    Same fp32 weights, different memory order and summation: at batch 1 the CPU matrix-vector
+    product streams the (in, out) layout faster than nn.Linear's (out, in), and splitting the
+    input dimension into ``SPLIT`` blocks, y = Σ_j x_j Wt_j as one ``bmm`` plus a sum, lets both
+    cores stream weights at once (MKL's single GEMV runs on one core): 1.6-1.8x faster
+    matrix-vector products on this CPU (``benchmarks/bench_decode.py``). Rows beyond
+    ``SPLIT_MAX_ROWS`` (prompt prefill) use one ``addmm``.
     """
+
+    SPLIT = 4
+    SPLIT_MAX_ROWS = 16
 
     def __init__(self, linear: nn.Linear):
         super().__init__()
         self.register_buffer("weight_t", linear.weight.detach().t().contiguous())
         self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().clone())
         self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.split = self.SPLIT if self.in_features % self.SPLIT == 0 else 1
 
     def forward(self, x: Tensor) -> Tensor:
         x2 = x.reshape(-1, x.shape[-1])
-        y = x2 @ self.weight_t if self.bias is None else torch.addmm(self.bias, x2, self.weight_t)
+        rows, k = x2.shape[0], self.split
+        if k > 1 and rows <= self.SPLIT_MAX_ROWS:
+            blocks = self.weight_t.view(k, self.in_features // k, self.out_features)
+            y = torch.bmm(x2.view(rows, k, -1).transpose(0, 1), blocks).sum(0)
+            if self.bias is not None:
+                y += self.bias
+        else:
+            y = x2 @ self.weight_t if self.bias is None else torch.addmm(self.bias, x2, self.weight_t)
         return y.view(*x.shape[:-1], self.out_features)
 
 
