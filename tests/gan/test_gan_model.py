@@ -9,7 +9,7 @@ from torch import nn
 import genzoo as gz
 from genzoo.models.gan import GAN, GANConfig
 from genzoo.models.gan_mitigations import diff_augment, mode_coverage, mode_seeking_loss
-from genzoo.models.gan_nets import MinibatchDiscrimination, MinibatchStdDev
+from genzoo.models.gan_nets import MinibatchDiscrimination, MinibatchStdDev, PairwiseL1
 
 
 def make(**kw):
@@ -151,6 +151,18 @@ def test_minibatch_features():
     same = MinibatchStdDev()(torch.ones(8, 5))
     assert same.shape == (8, 6) and same[:, -1].max() < 1e-3
     assert MinibatchStdDev()(h)[:, -1].min() > 0.1
+
+
+def test_pairwise_l1_matches_broadcast_and_differentiates_twice():
+    m = torch.randn(2, 7, 3, dtype=torch.double, requires_grad=True)
+    ref = (m.unsqueeze(2) - m.unsqueeze(1)).abs().sum(-1)       # (K, B, B) the broadcast way
+    assert torch.allclose(PairwiseL1.apply(m), ref)
+    assert torch.autograd.gradcheck(PairwiseL1.apply, (m,))
+    assert torch.autograd.gradgradcheck(PairwiseL1.apply, (m,))  # WGAN-GP / unrolled D need it
+    h, mbd = torch.randn(16, 5), MinibatchDiscrimination(5, 3)   # o_i = Σ_{j≠i} exp(−‖M_i − M_j‖₁)
+    mm = (h @ mbd.T).view(16, 3, 8)
+    o = torch.exp(-(mm.unsqueeze(0) - mm.unsqueeze(1)).abs().sum(-1)).sum(1) - 1.0
+    assert torch.allclose(mbd(h)[:, 5:], o, atol=1e-5)
 
 
 def test_mode_seeking_loss_penalises_collapse():
