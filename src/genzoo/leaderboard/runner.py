@@ -25,6 +25,8 @@ from .report import write_reports
 
 
 LIKELIHOOD_METRICS = ("nll", "bpd", "perplexity")
+#: order in which parallel workers take cells: the kinds whose cells cost most come first
+KIND_ORDER = {"text": 0, "image": 1, "2d": 2}
 
 
 def _finite_floats(d: dict) -> dict:
@@ -104,6 +106,8 @@ def run_cell(cell: Cell, out: Path, quick: bool, seed: int = 0, progress: bool =
     train_seconds = time.perf_counter() - t0
     model.eval()
     for field, value in EVAL_OVERRIDES.get(cell.model, {}).get(train.kind, {}).items():
+        if not hasattr(model.config, field):
+            raise ConfigError(f"EVAL_OVERRIDES names {field!r}, which {cell.model}'s config does not have; fix budgets.py")
         setattr(model.config, field, value)
     n = NUM_SAMPLES.get(test.kind, (64, 256))[0 if quick else 1]
     t0 = time.perf_counter()
@@ -178,6 +182,9 @@ def run_leaderboard(out="bench", *, quick: bool = False, families=None, datasets
             done[cell.key] = run_and_record(cell, out, quick, seed, progress)
             bar.update()
     else:
+        # longest cells first (text, then images, then 2-D) so no long cell is left running alone at the end
+        kinds = {name: _kind(name) for name in {cell.data for cell in todo}}
+        todo.sort(key=lambda cell: KIND_ORDER.get(kinds[cell.data], len(KIND_ORDER)))
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(run_and_record, cell, out, quick, seed, False, 1): cell for cell in todo}
             for future in as_completed(futures):
