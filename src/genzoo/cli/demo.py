@@ -22,7 +22,8 @@ DEMO_FAMILIES = ["gaussian", "nsf", "made", "pixelcnn", "vae", "gan", "flow-matc
 DEMO_DATASETS = ["8gaussians", "digits"]
 
 GPT_RUN = {"overrides": {"n_layer": 2, "n_head": 4, "n_embd": 64, "block_size": 64},
-           "budget": {"steps": 300, "batch_size": 32, "lr": 3e-3}, "prompts": ["def ", "import ", "class "]}
+           "budget": {"steps": 300, "batch_size": 32, "lr": 3e-3}, "prompts": ["def ", "import ", "class "],
+           "max_new_tokens": 56}  # prompt + new tokens must fit the 64-character context
 DDPM_RUN = {"data": "digits", "budget": {"steps": 400, "batch_size": 64, "lr": 2e-3}, "steps": 20, "sampler": "dpm++2m"}
 
 
@@ -42,7 +43,7 @@ def text_generation_part(out: Path) -> tuple[str, str]:
     metrics = gz.evaluate(model, test, metrics=["perplexity"], max_examples=200)
     pipe = gz.pipeline("text-generation", model=str(out / "gpt"))
     gen = torch.Generator().manual_seed(0)
-    texts = [pipe(p, max_new_tokens=120, do_sample=True, temperature=0.8, top_k=20, generator=gen)[0]["generated_text"]
+    texts = [pipe(p, max_new_tokens=GPT_RUN["max_new_tokens"], do_sample=True, temperature=0.8, top_k=20, generator=gen)[0]["generated_text"]
              for p in GPT_RUN["prompts"]]
     summary = (f"char GPT ({GPT_RUN['overrides']['n_layer']} layers, {GPT_RUN['overrides']['n_embd']} dims), "
                f"{GPT_RUN['budget']['steps']} steps in {seconds:.0f}s: test {metrics['nll']:.3f} nats/char, "
