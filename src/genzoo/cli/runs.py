@@ -60,6 +60,7 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
     data = load_data(data_name, "train", data_args)
     if cls.data_kinds and data.kind not in cls.data_kinds:
         raise ConfigError(f"model {model_name!r} does not support {data.kind} data like {data_name!r} (it supports: {', '.join(cls.data_kinds)})")
+    torch.manual_seed(seed)  # the initial weights too: the same --seed gives the same run in any process
     model = gz.build(model_name, data, **(overrides or {}))
     trainer = gz.Trainer(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed, out=out,
                          checkpoint_every=checkpoint_every, sample_every=sample_every, bf16=bf16,

@@ -98,6 +98,7 @@ def run_cell(cell: Cell, out: Path, quick: bool, seed: int = 0, progress: bool =
     train, test = gz.load_dataset(cell.data, "train"), gz.load_dataset(cell.data, "test")
     budget = budget_for(cls, train, quick)
     overrides = budget.pop("overrides", {})
+    torch.manual_seed(seed)  # initial weights: a cell gives the same result whichever worker runs it, after whichever cell
     model = gz.build(cell.model, train, **overrides)
     t0 = time.perf_counter()
     # no periodic sample grids or checkpoints inside a cell: the board draws its own samples once
