@@ -245,7 +245,8 @@ def generate(model, input_ids: Tensor, attention_mask: Tensor | None = None,
                            position_ids=pos_all, last_only=True)
         logits = process(procs, out[:, :cur], logits[:, -1].float())
         tok = next_token(logits, do_sample=gc.do_sample, generator=generator)
-        tok = torch.where(finished, torch.full_like(tok, pad), tok)
+        if eos.numel() or gc.stop_strings:  # only then can a row have finished
+            tok = torch.where(finished, torch.full_like(tok, pad), tok)
         out[:, cur] = tok
         cur += 1
         if streamer is not None:
