@@ -232,6 +232,7 @@ def generate(model, input_ids: Tensor, attention_mask: Tensor | None = None,
     positions = (key_valid[:, :T].long().cumsum(-1) - 1).clamp(min=0) if key_valid is not None else None
     cache = model.new_cache(B, total) if gc.use_cache else None
     finished = torch.zeros(B, dtype=torch.bool, device=input_ids.device)
+    can_finish = bool(eos.numel() or gc.stop_strings)  # only EOS or a stop string ends a row early
     if streamer is not None:
         streamer.put(input_ids.cpu())
 
@@ -245,7 +246,7 @@ def generate(model, input_ids: Tensor, attention_mask: Tensor | None = None,
                            position_ids=pos_all, last_only=True)
         logits = process(procs, out[:, :cur], logits[:, -1].float())
         tok = next_token(logits, do_sample=gc.do_sample, generator=generator)
-        if eos.numel() or gc.stop_strings:  # only then can a row have finished
+        if can_finish:
             tok = torch.where(finished, torch.full_like(tok, pad), tok)
         out[:, cur] = tok
         cur += 1
@@ -257,7 +258,7 @@ def generate(model, input_ids: Tensor, attention_mask: Tensor | None = None,
             for b in range(B):
                 if not finished[b] and _ends_with_stop(tokenizer, out[b, T:cur].tolist(), gc.stop_strings):
                     finished[b] = True
-        if (eos.numel() or gc.stop_strings) and bool(finished.all()):
+        if can_finish and bool(finished.all()):
             break
         step_ids = tok[:, None]
         if positions is not None:

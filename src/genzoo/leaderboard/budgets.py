@@ -41,7 +41,8 @@ LR: dict[str, float] = {"ffjord": 3e-3}
 #:   example (k = 20 is still a bound);
 #: - the exact-trace likelihood ODE of flow matching / score-SDE on 64-dim images costs 64 backward
 #:   passes per step: at tolerance 1e-5 it took minutes for 8 digits, at 1e-3 about 4 s per digit,
-#:   changing log p by ~0.3 nats (0.007 bits/dim); the score-SDE's ODE sampler uses the same tolerance;
+#:   changing log p by ~0.3 nats (0.007 bits/dim) against tolerance 1e-4; the score-SDE's ODE sampler
+#:   uses the same tolerance;
 #: - NCSN's annealed Langevin sampler runs 50 instead of 100 steps per noise level (500 network
 #:   calls per sample instead of 1000).
 ODE_TOLERANCE = {"ode_rtol": 1e-3, "ode_atol": 1e-3}

@@ -29,6 +29,7 @@ METRICS_BY_KIND = {
 class Cell:
     model: str
     data: str
+    kind: str = "?"  # the dataset's kind ("2d", "image", "text")
 
     @property
     def key(self) -> str:
@@ -57,7 +58,7 @@ def select_cells(families=None, datasets=None, quick: bool = False) -> list[Cell
         data = load_dataset(data_name, split="train")
         for model_name in chosen_models:
             if MODELS.get(model_name).supports(data):
-                cells.append(Cell(model_name, data_name))
+                cells.append(Cell(model_name, data_name, data.kind))
     if not cells:
         raise ConfigError(f"none of the families {', '.join(chosen_models)} supports the datasets {', '.join(chosen_data)}; see genzoo list")
     return cells

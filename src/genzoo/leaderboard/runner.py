@@ -147,7 +147,7 @@ def run_and_record(cell: Cell, out: Path, quick: bool, seed: int, progress: bool
     try:
         result = run_cell(cell, out, quick, seed=seed, progress=progress)
     except Exception as e:  # a broken family is reported, not fatal for the board
-        result = {"model": cell.model, "data": cell.data, "kind": _kind(cell.data), "error": f"{type(e).__name__}: {e}".splitlines()[0],
+        result = {"model": cell.model, "data": cell.data, "kind": cell.kind, "error": f"{type(e).__name__}: {e}".splitlines()[0],
                   "traceback": traceback.format_exc(limit=5), "metrics": {}, "pictures": []}
     result["cpu_seconds"] = time.process_time() - cpu0
     result_file = out / "cells" / cell.key / "result.json"
@@ -184,8 +184,7 @@ def run_leaderboard(out="bench", *, quick: bool = False, families=None, datasets
             bar.update()
     else:
         # longest cells first (text, then images, then 2-D) so no long cell is left running alone at the end
-        kinds = {name: _kind(name) for name in {cell.data for cell in todo}}
-        todo.sort(key=lambda cell: KIND_ORDER.get(kinds[cell.data], len(KIND_ORDER)))
+        todo.sort(key=lambda cell: KIND_ORDER.get(cell.kind, len(KIND_ORDER)))
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
             futures = {pool.submit(run_and_record, cell, out, quick, seed, False, 1): cell for cell in todo}
             for future in as_completed(futures):
@@ -199,15 +198,6 @@ def run_leaderboard(out="bench", *, quick: bool = False, families=None, datasets
                                       "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
                                       "wall_seconds": time.perf_counter() - started, "jobs": jobs})
     return write_reports(results, out, quick=quick, machine=machine)
-
-
-def _kind(data_name: str) -> str:
-    from ..data import load_dataset
-
-    try:
-        return load_dataset(data_name, split="test").kind
-    except Exception:  # the dataset itself may be what failed
-        return "?"
 
 
 def _machine(threads: int | None = None) -> str:
