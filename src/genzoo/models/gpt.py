@@ -33,7 +33,9 @@ from torch import Tensor, nn
 from ..errors import ConfigError, DataError
 from ..generation import GENERATION_CONFIG_NAME, GenerationConfig, generate
 from ..model import GenerativeModel, ModelConfig
-from ..nn.transformer import DECODE_LINEARS, Block, KVCache, Rotary, init_gpt_weights, make_norm, swap_linears_
+from ..nn.decode_step import DecodeStep
+from ..nn.transformer import (DECODE_LINEARS, Block, KVCache, Rotary, choose_decode_kernels_, init_gpt_weights, make_norm,
+                              swap_linears_)
 from ..nn.transformer import attention_mask as build_attention_mask
 from ..registry import register_model
 from ..utils import model_device, unpack_batch
@@ -88,6 +90,8 @@ class GPT(GenerativeModel):
     log_prob_kind = "exact"
     discrete_log_prob = True
     default_budget = {"steps": 3000, "batch_size": 64, "lr": 1e-3}
+    #: cached one-token steps run ``genzoo.nn.decode_step.DecodeStep`` (same numbers, less overhead)
+    fast_decode: bool = True
 
     def __init__(self, config: GPTConfig):
         super().__init__(config)
@@ -162,11 +166,15 @@ class GPT(GenerativeModel):
             key_valid = attention_mask.bool()
             if bool(key_valid[:, : past + T].all()):
                 key_valid = None
+        if position_ids is None and key_valid is not None:
+            position_ids = (key_valid[:, : past + T].long().cumsum(-1) - 1).clamp(min=0)[:, past:]
+        mask = build_attention_mask(key_valid, past, T, past + T) if (key_valid is not None or past) else None
+        if cache is not None and T == 1 and self.fast_decode and not torch.is_grad_enabled():
+            step = self._decode_step(cache)
+            if step is not None:  # the same ops as below with less per-token overhead (genzoo.nn.decode_step)
+                return step(idx, position_ids, mask)
         if position_ids is None:
-            if key_valid is not None:
-                position_ids = (key_valid[:, : past + T].long().cumsum(-1) - 1).clamp(min=0)[:, past:]
-            else:
-                position_ids = torch.arange(past, past + T, device=idx.device)[None]
+            position_ids = torch.arange(past, past + T, device=idx.device)[None]
         x = self.transformer.wte(idx)
         rotary = None
         if self.rotary is not None:
@@ -174,13 +182,19 @@ class GPT(GenerativeModel):
         else:
             x = x + self.transformer.wpe(position_ids)
         x = self.transformer.drop(x)
-        mask = build_attention_mask(key_valid, past, T, past + T) if (key_valid is not None or past) else None
         for i, block in enumerate(self.transformer.h):
             x = block(x, rotary=rotary, mask=mask, cache=cache, layer=i)
         if cache is not None:
             cache.length += T
         x = self.transformer.ln_f(x[:, -1:] if last_only else x)
         return self.lm_head(x)
+
+    def _decode_step(self, cache: KVCache) -> DecodeStep | None:
+        """The one-token decoding step for this cache, built on first use; None where it does not apply
+        (training, forward hooks set, blocks replaced): then the module path runs."""
+        if cache.decode_step is None:
+            cache.decode_step = DecodeStep(self, cache) if DecodeStep.supports(self) else False
+        return cache.decode_step or None
 
     def new_cache(self, batch: int, max_len: int) -> KVCache:
         c = self.config
@@ -241,7 +255,9 @@ class GPT(GenerativeModel):
 
         "fp32" (same numbers, weights stored (in, out) for fast batch-1 matrix-vector products),
         "bf16", "int8" (weight-only, per-row scales), "int8-dynamic" (int8 weights and per-call
-        int8 activations, fbgemm). See ``genzoo.nn.transformer`` and docs/gpt.md.
+        int8 activations, fbgemm). Where a format has two equivalent products (split-K or one
+        ``addmm``; int8 digits or bf16 activations), the faster on this machine is timed and kept.
+        See ``genzoo.nn.transformer`` and docs/gpt.md.
         """
         if mode == "bf16":
             return self.to(torch.bfloat16).eval()
@@ -252,6 +268,7 @@ class GPT(GenerativeModel):
             self.lm_head.weight = nn.Parameter(self.transformer.wte.weight.detach().clone())
         swap_linears_(self.transformer.h, DECODE_LINEARS[mode])
         self.lm_head = DECODE_LINEARS[mode](self.lm_head)
+        choose_decode_kernels_(self)  # of the equivalent products, the one that decodes faster on this machine
         return self.eval()
 
     # --- persistence ----------------------------------------------------------------------

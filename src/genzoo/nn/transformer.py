@@ -76,6 +76,7 @@ class KVCache:
         self.k_layers, self.v_layers = self.k.unbind(0), self.v.unbind(0)  # per-layer views, made once
         self.max_len = max_len
         self.length = 0
+        self.decode_step = None  # set by the model on the first one-token step (genzoo.nn.decode_step)
 
     def update(self, layer: int, k: Tensor, v: Tensor) -> tuple[Tensor, Tensor]:
         """Write this step's keys/values at ``[length, length + T)``; return all keys/values so far."""
@@ -171,12 +172,36 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
+def fbgemm_pack(weight_q: Tensor, scale: Tensor, bias: Tensor | None):
+    """fbgemm/x86 packed params of int8 weights Q (out, in) with per-row scales s (W ≈ diag(s) Q)."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # torch marks its quantized tensors deprecated
+        qw = torch._make_per_channel_quantized_tensor(weight_q, scale.double(), torch.zeros_like(scale, dtype=torch.long), 0)
+    return torch.ops.quantized.linear_prepack(qw, bias)
+
+
+def has_fbgemm() -> bool:
+    return torch.backends.quantized.engine in ("x86", "fbgemm") and hasattr(torch.ops.quantized, "linear_prepack")
+
+
 class Int8Linear(nn.Module):
     """Weight-only int8 linear layer: W ≈ diag(s) Q with Q ∈ [-127, 127] per output row.
 
-    Activations stay in floating point; the matmul reads 1 byte per weight (4x fewer than fp32),
-    which is what bounds batch-1 decoding on a CPU. Uses ``aten._weight_int8pack_mm`` when present.
+    The matmul reads 1 byte per weight (4x fewer than fp32), which is what bounds batch-1 decoding.
+    Activations keep ~14 bits: on CPU, x is written as two int8 digits with one scale a,
+
+        x ≈ a (q₁ + q₂ / k),  q₁ = round(x / a),  q₂ = round(k (x / a - q₁)),  a = max|x| / 63,  k = 126,
+
+    (|error| ≤ a / 2k ≈ 6e-5 max|x|, finer than bf16), and both digit rows go through one fbgemm
+    integer matmul (``quantized::linear_with_input_q_dq_qweight_dq_output_fp32``, exact int32 sums):
+    y = W q₁ a + W q₂ a / k + b; two rows cost what one does (the weights are read once). Digits stay
+    in 7 bits, so no u8 x s8 pair sum can saturate. Without
+    fbgemm it runs ``aten._weight_int8pack_mm`` (bf16 activations) or a dequantised matmul.
     """
+
+    DIGIT_MAX, DIGIT_SCALE = 63, 126
 
     def __init__(self, linear: nn.Linear):
         super().__init__()
@@ -187,18 +212,47 @@ class Int8Linear(nn.Module):
         self.register_buffer("scale_bf16", scale.to(torch.bfloat16), persistent=False)
         self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().float().clone())
         self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.packed = None
+        if has_fbgemm() and w.device.type == "cpu":  # bias k/(k+1) b: the two digit rows add up to b
+            k = self.DIGIT_SCALE
+            self.packed = fbgemm_pack(self.weight, scale, None if self.bias is None else self.bias * (k / (k + 1)))
+        self.kernel = self.kernels()[0]
+
+    def two_digit_matmul(self, x2: Tensor) -> Tensor:
+        """W x + b for x2 (N, in) float32 through int8 digits (see the class docstring)."""
+        a = float(x2.abs().max()) / self.DIGIT_MAX
+        if a == 0.0:
+            return self.bias.expand(x2.shape[0], -1).clone() if self.bias is not None else x2.new_zeros(x2.shape[0], self.out_features)
+        zero = self.DIGIT_MAX + 1  # uint8 zero point: digits q + 64 lie in [1, 127]
+        first = (x2 * (1.0 / a)).round_().mul_(a)  # a q₁: on the grid, so the matmul's own rounding keeps q₁
+        rows = torch.cat([first, (x2 - first).mul_(self.DIGIT_SCALE)])
+        y = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32(rows, a, zero, self.packed)
+        n = x2.shape[0]
+        return y[:n].add_(y[n:], alpha=1.0 / self.DIGIT_SCALE)  # the packed bias is b k/(k+1): b in all
+
+    def kernels(self) -> tuple[str, ...]:
+        """The ways this layer can multiply here: "digits" (fbgemm, two int8 digits), "bf16"
+        (``aten._weight_int8pack_mm``, bf16 activations), "dequant" (dequantised matmul, anywhere)."""
+        found = []
+        if self.packed is not None and self.weight.device.type == "cpu":
+            found.append("digits")
+        if self.weight.device.type == "cpu" and hasattr(torch.ops.aten, "_weight_int8pack_mm"):
+            found.append("bf16")
+        return (*found, "dequant")
+
+    def product(self, x2: Tensor, kernel: str) -> Tensor:
+        """W x + b for x2 (N, in) with one of ``kernels()``."""
+        if kernel == "digits":
+            return self.two_digit_matmul(x2 if x2.dtype == torch.float32 and x2.is_contiguous() else x2.float().contiguous()).to(x2.dtype)
+        if kernel == "bf16":  # fast for bf16 activations (fp32 takes a slow path); accumulates in fp32
+            y = torch.ops.aten._weight_int8pack_mm(x2.to(torch.bfloat16).contiguous(), self.weight, self.scale_bf16).to(x2.dtype)
+        else:
+            y = (x2 @ self.weight.to(x2.dtype).t()) * self.scale.to(x2.dtype)
+        return y if self.bias is None else y.add_(self.bias.to(y.dtype))
 
     def forward(self, x: Tensor) -> Tensor:
-        shape = x.shape
-        x2 = x.reshape(-1, shape[-1])
-        if x2.device.type == "cpu" and hasattr(torch.ops.aten, "_weight_int8pack_mm"):
-            # the CPU kernel is fast for bf16 activations (fp32 takes a slow path); it accumulates in fp32
-            y = torch.ops.aten._weight_int8pack_mm(x2.to(torch.bfloat16).contiguous(), self.weight, self.scale_bf16).to(x.dtype)
-        else:
-            y = (x2 @ self.weight.to(x.dtype).t()) * self.scale.to(x.dtype)
-        if self.bias is not None:
-            y = y + self.bias.to(y.dtype)
-        return y.view(*shape[:-1], self.out_features)
+        kernel = self.kernel if x.device == self.weight.device else "dequant"
+        return self.product(x.reshape(-1, x.shape[-1]), kernel).view(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8"
@@ -214,15 +268,10 @@ class DynamicInt8Linear(nn.Module):
 
     def __init__(self, linear: nn.Linear):
         super().__init__()
-        import warnings
-
         w = linear.weight.detach().float()
-        scale = (w.abs().amax(dim=1).clamp(min=1e-12) / 127.0).double()
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", UserWarning)
-            qw = torch.quantize_per_channel(w, scale, torch.zeros(w.shape[0], dtype=torch.long), 0, torch.qint8)
-        bias = None if linear.bias is None else linear.bias.detach().float().clone()
-        self.packed = torch.ops.quantized.linear_prepack(qw, bias)
+        scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+        q = torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8)
+        self.packed = fbgemm_pack(q, scale, None if linear.bias is None else linear.bias.detach().float().clone())
         self.in_features, self.out_features = linear.in_features, linear.out_features
 
     def forward(self, x: Tensor) -> Tensor:
@@ -237,35 +286,74 @@ class DynamicInt8Linear(nn.Module):
 class TransposedLinear(nn.Module):
     """y = b + x Wᵀ with Wt = Wᵀ stored (in, out), GPT-2's Conv1D layout, for fast decoding.
 
-    Same fp32 weights, different memory order and summation: at batch 1 the CPU matrix-vector
-    product streams the (in, out) layout faster than nn.Linear's (out, in), and splitting the
-    input dimension into ``SPLIT`` blocks, y = Σ_j x_j Wt_j as one ``bmm`` plus a sum, lets both
-    cores stream weights at once (MKL's single GEMV runs on one core): 1.6-1.8x faster
-    matrix-vector products on this CPU (``benchmarks/bench_decode.py``). Rows beyond
-    ``SPLIT_MAX_ROWS`` (prompt prefill) use one ``addmm``.
+    Same fp32 weights, different memory order and summation. For up to ``SPLIT_MAX_ROWS`` rows
+    (decoding) the product can be split along the input dimension, y = b + Σ_j x_j Wt_j over
+    ``SPLIT`` blocks, as one ``bmm`` plus a sum, which lets both cores stream weights at once where
+    the BLAS runs a matrix-vector product on one core (MKL on an AMD EPYC: 1.6-1.8x faster); where
+    the BLAS already uses every core (MKL on a Xeon) one ``addmm`` is faster: ``choose_decode_kernels_``
+    times both on this machine (``GPT.quantize("fp32")`` calls it). Rows beyond ``SPLIT_MAX_ROWS``
+    (prompt prefill) use one ``addmm``.
     """
 
     SPLIT = 4
     SPLIT_MAX_ROWS = 16
 
-    def __init__(self, linear: nn.Linear):
+    def __init__(self, linear: nn.Linear, split: int = SPLIT):
         super().__init__()
         self.register_buffer("weight_t", linear.weight.detach().t().contiguous())
         self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().clone())
         self.in_features, self.out_features = linear.in_features, linear.out_features
-        self.split = self.SPLIT if self.in_features % self.SPLIT == 0 else 1
+        self.split = split if self.in_features % split == 0 else 1
+
+    def product(self, x2: Tensor, split: int) -> Tensor:
+        """b + x2 Wt for x2 (N, in): one ``addmm``, or the input dimension split into ``split`` blocks."""
+        if split == 1:
+            return x2 @ self.weight_t if self.bias is None else torch.addmm(self.bias, x2, self.weight_t)
+        rows = x2.shape[0]
+        blocks = self.weight_t.view(split, self.in_features // split, self.out_features)
+        y = torch.bmm(x2.view(rows, split, -1).transpose(0, 1), blocks).sum(0)
+        return y if self.bias is None else y.add_(self.bias)
 
     def forward(self, x: Tensor) -> Tensor:
         x2 = x.reshape(-1, x.shape[-1])
-        rows, k = x2.shape[0], self.split
-        if k > 1 and rows <= self.SPLIT_MAX_ROWS:
-            blocks = self.weight_t.view(k, self.in_features // k, self.out_features)
-            y = torch.bmm(x2.view(rows, k, -1).transpose(0, 1), blocks).sum(0)
-            if self.bias is not None:
-                y += self.bias
-        else:
-            y = x2 @ self.weight_t if self.bias is None else torch.addmm(self.bias, x2, self.weight_t)
-        return y.view(*x.shape[:-1], self.out_features)
+        split = self.split if x2.shape[0] <= self.SPLIT_MAX_ROWS else 1
+        return self.product(x2, split).view(*x.shape[:-1], self.out_features)
+
+
+def choose_kernel_(layers: list[nn.Module], options: tuple, run, attr: str, rounds: int = 5):
+    """Set ``layer.<attr>`` on every layer to the option under which a batch-1 pass through all
+    ``layers`` is fastest here; ``run(layer, x, option)`` computes one product.
+
+    The pass reads the layers as a decoded token does (so weights come from wherever they live
+    between tokens, cache or memory); best of ``rounds`` interleaved rounds."""
+    import time
+
+    if not layers:
+        return None
+    xs = [torch.full((1, layer.in_features), 0.5) for layer in layers]
+    best = dict.fromkeys(options, float("inf"))
+    with torch.inference_mode():
+        for _ in range(rounds):
+            for option in options:
+                start = time.perf_counter()
+                for layer, x in zip(layers, xs):
+                    run(layer, x, option)
+                best[option] = min(best[option], time.perf_counter() - start)
+    choice = min(best, key=best.get)
+    for layer in layers:
+        setattr(layer, attr, choice)
+    return choice
+
+
+def choose_decode_kernels_(model: nn.Module) -> None:
+    """The faster batch-1 product on this CPU for every quantised layer of ``model``: split-K or one
+    ``addmm`` for ``TransposedLinear``; two int8 digits or bf16 activations for ``Int8Linear``."""
+    fp32 = [m for m in model.modules() if isinstance(m, TransposedLinear) and m.in_features % m.SPLIT == 0]
+    if fp32 and fp32[0].weight_t.device.type == "cpu":
+        choose_kernel_(fp32, (1, TransposedLinear.SPLIT), lambda layer, x, split: layer.product(x, split), "split")
+    int8 = [m for m in model.modules() if isinstance(m, Int8Linear)]
+    if int8 and len(int8[0].kernels()) > 2:  # more than one fast kernel to choose from
+        choose_kernel_(int8, int8[0].kernels()[:2], lambda layer, x, kernel: layer.product(x, kernel), "kernel")
 
 
 DECODE_LINEARS = {"fp32": TransposedLinear, "int8": Int8Linear, "int8-dynamic": DynamicInt8Linear}

@@ -1,0 +1,111 @@
+"""One cached decoding step of a GPT stack, with the per-token overhead cut down to the math.
+
+Decoding one new token per row reads every weight once (one matrix-vector product per linear
+layer) and runs ~30 small ops per block. For a small model on a CPU those small ops cost as much as
+the arithmetic: each eager-mode module call, ``F.linear`` (a transpose, then ``addmm``), view and
+permute goes through Python and the dispatcher. ``DecodeStep`` is built once per ``generate`` call
+(with the KV cache); it reads the blocks' tensors once (weights as transposed views for ``addmm``,
+norms and activations as plain functions) and computes, for each block and the one new position,
+
+    h = LN₁(x);  [q, k, v] = h W_qkv + b;  K[:, t] = k, V[:, t] = v;  a = softmax(q K[:, ≤t]ᵀ/√d + M) V[:, ≤t]
+    x = x + a W_o + b_o;  x = x + MLP(LN₂(x))
+
+with the same ops (and so the same numbers) as the module path, in one tight loop. A linear layer
+that is not a plain ``nn.Linear`` (``quantize`` formats, adapters) runs its own ``forward``.
+``DecodeStep.supports(model)`` is False, and the module path runs, while any forward hook is set
+(hooks would be skipped here) or a block is not a ``genzoo.nn.transformer.Block``.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.nn.modules import module as module_globals
+
+from .transformer import MLP, Block, CausalSelfAttention, KVCache, RMSNorm, apply_rotary
+
+Fn = Callable[[Tensor], Tensor]
+
+
+def linear_fn(layer: nn.Module) -> Fn:
+    """x (N, in) -> x Wᵀ + b: ``addmm`` on a transposed view for ``nn.Linear``, else the layer's forward."""
+    if type(layer) is not nn.Linear:
+        return layer.forward
+    weight_t, bias = layer.weight.t(), layer.bias
+    if bias is None:
+        return lambda x: torch.mm(x, weight_t)
+    return lambda x: torch.addmm(bias, x, weight_t)
+
+
+def norm_fn(norm: nn.Module) -> Fn:
+    if type(norm) is nn.LayerNorm:
+        shape, weight, bias, eps = norm.normalized_shape, norm.weight, norm.bias, norm.eps
+        return lambda x: F.layer_norm(x, shape, weight, bias, eps)
+    if type(norm) is RMSNorm:
+        weight, eps = norm.weight, norm.eps
+        return lambda x: F.rms_norm(x, weight.shape, weight, eps)
+    return norm.forward
+
+
+def mlp_fn(mlp: MLP) -> Fn:
+    fc, proj = linear_fn(mlp.c_fc), linear_fn(mlp.c_proj)
+    if mlp.c_gate is not None:
+        gate = linear_fn(mlp.c_gate)
+        return lambda x: proj(F.silu(fc(x)).mul_(gate(x)))
+    approximate = "tanh" if mlp.activation == "gelu_tanh" else "none"
+    return lambda x: proj(F.gelu(fc(x), approximate=approximate))
+
+
+def has_hooks(model: nn.Module) -> bool:
+    """Whether any forward (pre-)hook, on a module of ``model`` or global, would fire in a forward pass."""
+    if module_globals._global_forward_hooks or module_globals._global_forward_pre_hooks:
+        return True
+    return any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+class DecodeStep:
+    """``step(idx, position_ids, mask)``: logits (B, 1, V) of one new token per row, cache updated.
+
+    ``position_ids`` (B, 1), or None when every row is at position ``cache.length``; ``mask`` is the
+    attention mask of ``genzoo.nn.transformer.attention_mask`` (None: every cached key is visible)."""
+
+    @staticmethod
+    def supports(model: nn.Module) -> bool:
+        blocks = model.transformer.h
+        return (not model.training and not has_hooks(model)
+                and all(type(b) is Block and type(b.attn) is CausalSelfAttention and type(b.mlp) is MLP for b in blocks))
+
+    def __init__(self, model: nn.Module, cache: KVCache):
+        t = model.transformer
+        self.cache, self.rotary = cache, model.rotary
+        self.wte = t.wte.weight
+        self.wpe = t.wpe.weight if "wpe" in t else None
+        self.ln_f, self.head = norm_fn(t.ln_f), linear_fn(model.lm_head)
+        self.n_head, self.head_dim = t.h[0].attn.n_head, t.h[0].attn.head_dim
+        self.blocks = [(norm_fn(b.ln_1), linear_fn(b.attn.c_attn), linear_fn(b.attn.c_proj), norm_fn(b.ln_2), mlp_fn(b.mlp))
+                       for b in t.h]
+
+    def __call__(self, idx: Tensor, position_ids: Tensor | None, mask: Tensor | None) -> Tensor:
+        cache = self.cache
+        B, start = idx.shape[0], cache.length
+        end = start + 1
+        H, D = self.n_head, self.head_dim
+        x = self.wte[idx[:, 0]]  # (B, C)
+        rotary = None
+        if self.rotary is not None:
+            rotary = self.rotary(position_ids if position_ids is not None else torch.tensor([[start]], device=idx.device))
+        else:  # position ids None: every row is at position ``start``
+            x = x + (self.wpe[start] if position_ids is None else self.wpe[position_ids[:, 0]])
+        for layer, (ln_1, c_attn, c_proj, ln_2, mlp) in enumerate(self.blocks):
+            qkv = c_attn(ln_1(x)).view(B, 3, H, 1, D)
+            q, k, v = qkv.unbind(1)  # each (B, H, 1, D)
+            if rotary is not None:
+                q, k = apply_rotary(q, *rotary), apply_rotary(k, *rotary)
+            keys, values = cache.update(layer, k, v)
+            a = F.scaled_dot_product_attention(q, keys, values, attn_mask=mask)
+            x = c_proj(a.view(B, H * D)).add_(x)
+            x = mlp(ln_2(x)).add_(x)
+        cache.length = end
+        return self.head(self.ln_f(x)).unsqueeze(1)
