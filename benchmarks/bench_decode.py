@@ -55,13 +55,15 @@ def weight_bytes(model: torch.nn.Module) -> int:
         modules = [model.transformer.h, model.transformer.ln_f, model.lm_head]
     seen, total = set(), 0
     for module in modules:
+        for m in module.modules():
+            if getattr(m, "packed", None) is not None:  # fbgemm-packed int8 weights (what is read) replace the int8 buffer
+                if isinstance(getattr(m, "weight", None), torch.Tensor):
+                    seen.add(m.weight.data_ptr())
+                total += m.in_features * m.out_features + 4 * m.out_features
         for t in list(module.parameters()) + list(module.buffers()):
             if t.data_ptr() not in seen:
                 seen.add(t.data_ptr())
                 total += t.numel() * t.element_size()
-        for m in module.modules():  # fbgemm-packed int8 weights are neither parameters nor buffers
-            if hasattr(m, "packed"):
-                total += m.in_features * m.out_features + 4 * m.out_features
     return total
 
 
