@@ -43,16 +43,14 @@ def test_fast_step_equals_module_path_float64(variant):
     assert fast_cache.length == slow_cache.length == 12
 
 
-def test_generate_uses_the_fast_step_and_gives_the_module_path_tokens():
+def test_generate_uses_the_fast_step_and_gives_the_module_path_tokens(monkeypatch):
     model = tiny_gpt()
     prompt = torch.randint(0, 23, (2, 5))
     calls = []
     original = DecodeStep.__call__
-    DecodeStep.__call__ = lambda self, *a: calls.append(1) or original(self, *a)
-    try:
-        fast = model.generate(prompt, max_new_tokens=20, do_sample=True, generator=torch.Generator().manual_seed(3))
-    finally:
-        DecodeStep.__call__ = original
+    monkeypatch.setattr(DecodeStep, "__call__", lambda self, *a: calls.append(1) or original(self, *a))
+    fast = model.generate(prompt, max_new_tokens=20, do_sample=True, generator=torch.Generator().manual_seed(3))
+    monkeypatch.undo()
     assert len(calls) == 19  # the first new token comes from the prefill
     model.fast_decode = False
     slow = model.generate(prompt, max_new_tokens=20, do_sample=True, generator=torch.Generator().manual_seed(3))

@@ -172,6 +172,13 @@ class Block(nn.Module):
         return x + self.mlp(self.ln_2(x))
 
 
+def quantize_rows(weight: Tensor) -> tuple[Tensor, Tensor]:
+    """Symmetric per-row int8: W ≈ diag(s) Q, s = max_j |W_ij| / 127, Q = round(W / s) ∈ [-127, 127]."""
+    w = weight.detach().float()
+    scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127.0
+    return torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8), scale
+
+
 def fbgemm_pack(weight_q: Tensor, scale: Tensor, bias: Tensor | None):
     """fbgemm/x86 packed params of int8 weights Q (out, in) with per-row scales s (W ≈ diag(s) Q)."""
     import warnings
@@ -196,24 +203,25 @@ class Int8Linear(nn.Module):
 
     (|error| ≤ a / 2k ≈ 6e-5 max|x|, finer than bf16), and both digit rows go through one fbgemm
     integer matmul (``quantized::linear_with_input_q_dq_qweight_dq_output_fp32``, exact int32 sums):
-    y = W q₁ a + W q₂ a / k + b; two rows cost what one does (the weights are read once). Digits stay
-    in 7 bits, so no u8 x s8 pair sum can saturate. Without
-    fbgemm it runs ``aten._weight_int8pack_mm`` (bf16 activations) or a dequantised matmul.
+    y = W q₁ a + W q₂ a / k + b; two rows cost about what one does (the weights are read once).
+    Digits stay in 7 bits, so no u8 x s8 pair sum can saturate. The digits cost ~20 µs of small ops
+    per call, which small layers feel; the other kernel is ``aten._weight_int8pack_mm`` (bf16
+    activations), and ``choose_decode_kernels_`` keeps whichever decodes faster here
+    (``GPT.quantize`` calls it). Off CPU it runs a dequantised matmul.
     """
 
     DIGIT_MAX, DIGIT_SCALE = 63, 126
 
     def __init__(self, linear: nn.Linear):
         super().__init__()
-        w = linear.weight.detach().float()
-        scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127.0
-        self.register_buffer("weight", torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8))
+        q, scale = quantize_rows(linear.weight)
+        self.register_buffer("weight", q)
         self.register_buffer("scale", scale)
         self.register_buffer("scale_bf16", scale.to(torch.bfloat16), persistent=False)
         self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().float().clone())
         self.in_features, self.out_features = linear.in_features, linear.out_features
         self.packed = None
-        if has_fbgemm() and w.device.type == "cpu":  # bias k/(k+1) b: the two digit rows add up to b
+        if has_fbgemm() and q.device.type == "cpu":  # bias k/(k+1) b: the two digit rows add up to b
             k = self.DIGIT_SCALE
             self.packed = fbgemm_pack(self.weight, scale, None if self.bias is None else self.bias * (k / (k + 1)))
         self.kernel = self.kernels()[0]
@@ -268,9 +276,7 @@ class DynamicInt8Linear(nn.Module):
 
     def __init__(self, linear: nn.Linear):
         super().__init__()
-        w = linear.weight.detach().float()
-        scale = w.abs().amax(dim=1).clamp(min=1e-12) / 127.0
-        q = torch.round(w / scale[:, None]).clamp(-127, 127).to(torch.int8)
+        q, scale = quantize_rows(linear.weight)
         self.packed = fbgemm_pack(q, scale, None if linear.bias is None else linear.bias.detach().float().clone())
         self.in_features, self.out_features = linear.in_features, linear.out_features
 
@@ -320,9 +326,9 @@ class TransposedLinear(nn.Module):
         return self.product(x2, split).view(*x.shape[:-1], self.out_features)
 
 
-def choose_kernel_(layers: list[nn.Module], options: tuple, run, attr: str, rounds: int = 5):
+def choose_kernel_(layers: list[nn.Module], options: tuple, attr: str, rounds: int = 5):
     """Set ``layer.<attr>`` on every layer to the option under which a batch-1 pass through all
-    ``layers`` is fastest here; ``run(layer, x, option)`` computes one product.
+    ``layers`` is fastest here; ``layer.product(x, option)`` computes one product.
 
     The pass reads the layers as a decoded token does (so weights come from wherever they live
     between tokens, cache or memory); best of ``rounds`` interleaved rounds."""
@@ -337,7 +343,7 @@ def choose_kernel_(layers: list[nn.Module], options: tuple, run, attr: str, roun
             for option in options:
                 start = time.perf_counter()
                 for layer, x in zip(layers, xs):
-                    run(layer, x, option)
+                    layer.product(x, option)
                 best[option] = min(best[option], time.perf_counter() - start)
     choice = min(best, key=best.get)
     for layer in layers:
@@ -350,10 +356,10 @@ def choose_decode_kernels_(model: nn.Module) -> None:
     ``addmm`` for ``TransposedLinear``; two int8 digits or bf16 activations for ``Int8Linear``."""
     fp32 = [m for m in model.modules() if isinstance(m, TransposedLinear) and m.in_features % m.SPLIT == 0]
     if fp32 and fp32[0].weight_t.device.type == "cpu":
-        choose_kernel_(fp32, (1, TransposedLinear.SPLIT), lambda layer, x, split: layer.product(x, split), "split")
+        choose_kernel_(fp32, (1, TransposedLinear.SPLIT), "split")
     int8 = [m for m in model.modules() if isinstance(m, Int8Linear)]
     if int8 and len(int8[0].kernels()) > 2:  # more than one fast kernel to choose from
-        choose_kernel_(int8, int8[0].kernels()[:2], lambda layer, x, kernel: layer.product(x, kernel), "kernel")
+        choose_kernel_(int8, int8[0].kernels()[:2], "kernel")
 
 
 DECODE_LINEARS = {"fp32": TransposedLinear, "int8": Int8Linear, "int8-dynamic": DynamicInt8Linear}
