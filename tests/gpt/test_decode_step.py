@@ -71,7 +71,7 @@ def test_forward_hooks_and_training_mode_take_the_module_path():
 def test_quantized_layers_run_their_own_forward():
     ids = torch.randint(0, 23, (2, 10))
     mask = torch.ones(2, 10, dtype=torch.bool)
-    for mode in ("fp32", "int8"):
+    for mode in ("fp32", "int8", "int8-dynamic"):
         model = tiny_gpt(n_embd=64).quantize(mode)
         fast, _ = step_logits(model, ids, mask, fast=True)
         slow, _ = step_logits(model, ids, mask, fast=False)

@@ -34,8 +34,8 @@ from ..errors import ConfigError, DataError
 from ..generation import GENERATION_CONFIG_NAME, GenerationConfig, generate
 from ..model import GenerativeModel, ModelConfig
 from ..nn.decode_step import DecodeStep
-from ..nn.transformer import (DECODE_LINEARS, Block, KVCache, Rotary, choose_decode_kernels_, init_gpt_weights, make_norm,
-                              swap_linears_)
+from ..nn.quantized import DECODE_LINEARS, choose_decode_kernels_, swap_linears_
+from ..nn.transformer import Block, KVCache, Rotary, init_gpt_weights, make_norm
 from ..nn.transformer import attention_mask as build_attention_mask
 from ..registry import register_model
 from ..utils import model_device, unpack_batch
@@ -257,7 +257,7 @@ class GPT(GenerativeModel):
         "bf16", "int8" (weight-only, per-row scales), "int8-dynamic" (int8 weights and per-call
         int8 activations, fbgemm). Where a format has two equivalent products (split-K or one
         ``addmm``; int8 digits or bf16 activations), the faster on this machine is timed and kept.
-        See ``genzoo.nn.transformer`` and docs/gpt.md.
+        See ``genzoo.nn.quantized`` and docs/gpt.md.
         """
         if mode == "bf16":
             return self.to(torch.bfloat16).eval()

@@ -10,8 +10,9 @@ norms and activations as plain functions) and computes, for each block and the o
     h = LN₁(x);  [q, k, v] = h W_qkv + b;  K[:, t] = k, V[:, t] = v;  a = softmax(q K[:, ≤t]ᵀ/√d + M) V[:, ≤t]
     x = x + a W_o + b_o;  x = x + MLP(LN₂(x))
 
-with the same ops (and so the same numbers) as the module path, in one tight loop. A linear layer
-that is not a plain ``nn.Linear`` (``quantize`` formats, adapters) runs its own ``forward``.
+with the same ops (and so the same numbers) as the module path, in one tight loop. The ``quantize``
+formats give their own per-token function (``decode_fn``: kernel and buffers bound once, same
+numbers as their ``forward``); any other linear layer (adapters) runs its own ``forward``.
 ``DecodeStep.supports(model)`` is False, and the module path runs, while any forward hook is set
 (hooks would be skipped here) or a block is not a ``genzoo.nn.transformer.Block``.
 """
@@ -29,10 +30,11 @@ from .transformer import MLP, Block, CausalSelfAttention, KVCache, RMSNorm, appl
 Fn = Callable[[Tensor], Tensor]
 
 
-def linear_fn(layer: nn.Module) -> Fn:
-    """x (N, in) -> x Wᵀ + b: ``addmm`` on a transposed view for ``nn.Linear``, else the layer's forward."""
+def linear_fn(layer: nn.Module, rows: int) -> Fn:
+    """x (rows, in) -> x Wᵀ + b: ``addmm`` on a transposed view for ``nn.Linear``, the layer's
+    ``decode_fn(rows)`` for the ``quantize`` formats (``genzoo.nn.quantized``), else its forward."""
     if type(layer) is not nn.Linear:
-        return layer.forward
+        return layer.decode_fn(rows) if hasattr(layer, "decode_fn") else layer.forward
     weight_t, bias = layer.weight.t(), layer.bias
     if bias is None:
         return lambda x: torch.mm(x, weight_t)
@@ -49,10 +51,10 @@ def norm_fn(norm: nn.Module) -> Fn:
     return norm.forward
 
 
-def mlp_fn(mlp: MLP) -> Fn:
-    fc, proj = linear_fn(mlp.c_fc), linear_fn(mlp.c_proj)
+def mlp_fn(mlp: MLP, rows: int) -> Fn:
+    fc, proj = linear_fn(mlp.c_fc, rows), linear_fn(mlp.c_proj, rows)
     if mlp.c_gate is not None:
-        gate = linear_fn(mlp.c_gate)
+        gate = linear_fn(mlp.c_gate, rows)
         return lambda x: proj(F.silu(fc(x)).mul_(gate(x)))
     approximate = "tanh" if mlp.activation == "gelu_tanh" else "none"
     return lambda x: proj(F.gelu(fc(x), approximate=approximate))
@@ -82,10 +84,11 @@ class DecodeStep:
         self.cache, self.rotary = cache, model.rotary
         self.wte = t.wte.weight
         self.wpe = t.wpe.weight if "wpe" in t else None
-        self.ln_f, self.head = norm_fn(t.ln_f), linear_fn(model.lm_head)
+        rows = cache.k.shape[1]  # the batch: one new token per row
+        self.ln_f, self.head = norm_fn(t.ln_f), linear_fn(model.lm_head, rows)
         self.n_head, self.head_dim = t.h[0].attn.n_head, t.h[0].attn.head_dim
-        self.blocks = [(norm_fn(b.ln_1), linear_fn(b.attn.c_attn), linear_fn(b.attn.c_proj), norm_fn(b.ln_2), mlp_fn(b.mlp))
-                       for b in t.h]
+        self.blocks = [(norm_fn(b.ln_1), linear_fn(b.attn.c_attn, rows), linear_fn(b.attn.c_proj, rows), norm_fn(b.ln_2),
+                        mlp_fn(b.mlp, rows)) for b in t.h]
 
     def __call__(self, idx: Tensor, position_ids: Tensor | None, mask: Tensor | None) -> Tensor:
         cache = self.cache
