@@ -150,6 +150,7 @@ def ppl_on_text(model_dir: str, data: str, modes) -> None:
     """Relative perplexity change of bf16 / int8 weights on held-out text with a trained model."""
     import genzoo as gz
     from genzoo.models.gpt import GPT
+    from genzoo.nn.quantized import Int8Linear
 
     test = gz.load_dataset(data, split="test")
     x = test.x[:64]
@@ -158,8 +159,15 @@ def ppl_on_text(model_dir: str, data: str, modes) -> None:
     for mode in modes:
         if mode == "fp32":
             continue
-        ppl = perplexity(GPT.from_pretrained(model_dir).quantize("fp32" if mode == "fp32-t" else mode), x)
+        model = GPT.from_pretrained(model_dir).quantize("fp32" if mode == "fp32-t" else mode)
+        ppl = perplexity(model, x)
         print(f"   {mode}: perplexity {ppl:.4f} ({100 * (ppl / ref - 1):+.3f}% vs fp32)")
+        int8 = [m for m in model.modules() if isinstance(m, Int8Linear)]
+        for kernel in int8[0].kernels() if int8 else ():  # quantize keeps the faster kernel: show each one
+            for m in int8:
+                m.kernel = kernel
+            ppl = perplexity(model, x)
+            print(f"   {mode}, {kernel} kernel: perplexity {ppl:.4f} ({100 * (ppl / ref - 1):+.3f}% vs fp32)")
 
 
 def main() -> None:
