@@ -68,7 +68,7 @@ class Int8Linear(nn.Module):
     y = W q₁ a + W q₂ a / k + b; two rows cost about what one does (the weights are read once).
     The digits stay within 7 bits plus one (|q₁| ≤ 63, |q₂| ≤ 64, stored as q + 64 ∈ [0, 128]), so
     no u8 x s8 pair sum of the integer kernel can saturate; k is a power of two, so y₂ / k is exact
-    and the sum is the same whichever way it is added. The digits cost ~10 µs of small ops per call,
+    and the sum is the same whichever way it is added. The digits cost ~10-15 µs of small ops per call,
     which small layers feel; the other kernel is ``aten._weight_int8pack_mm`` (bf16 activations), and
     ``choose_decode_kernels_`` keeps whichever decodes faster here (``GPT.quantize`` calls it).
     Off CPU it runs a dequantised matmul.
