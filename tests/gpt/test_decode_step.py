@@ -76,3 +76,21 @@ def test_quantized_layers_run_their_own_forward():
         fast, _ = step_logits(model, ids, mask, fast=True)
         slow, _ = step_logits(model, ids, mask, fast=False)
         assert torch.equal(fast, slow), mode  # same layers, same ops: bit for bit
+
+
+def test_a_step_built_in_inference_mode_runs_outside_it():
+    """The int8 digit buffer is written in place every step: it must not be an inference tensor."""
+    from genzoo.nn.quantized import Int8Linear
+
+    model = tiny_gpt(n_embd=64).quantize("int8")
+    for layer in model.modules():
+        if isinstance(layer, Int8Linear) and "digits" in layer.kernels():
+            layer.kernel = "digits"
+    ids = torch.randint(0, 23, (2, 6))
+    cache = model.new_cache(2, 12)
+    with torch.inference_mode():
+        model(ids, cache=cache)
+        first = model(ids[:, :1], cache=cache, last_only=True)
+    with torch.no_grad():
+        second = model(ids[:, 1:2], cache=cache, last_only=True)
+    assert cache.length == 8 and first.shape == second.shape == (2, 1, 23)

@@ -105,7 +105,8 @@ class Int8Linear(nn.Module):
         """W x + b for x (rows, in) float32 contiguous through two int8 digits (class docstring);
         the digit buffer and the sum of the two digit products are made once."""
         k, top, zero = self.DIGIT_SCALE, self.DIGIT_MAX, self.DIGIT_ZERO
-        buffer = torch.empty(2 * rows, self.in_features)
+        with torch.inference_mode(False):  # a normal tensor: written in place both in and out of inference mode
+            buffer = torch.empty(2 * rows, self.in_features)
         first, rest = buffer[:rows], buffer[rows:]
         k_tensor = torch.tensor(float(k))  # a 0-dim tensor multiplies without wrapping a Python number per call
         matmul, packed = torch.ops.quantized.linear_with_input_q_dq_qweight_dq_output_fp32, self.packed
