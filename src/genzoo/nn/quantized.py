@@ -188,9 +188,8 @@ class DynamicInt8Linear(nn.Module):
         return lambda x: call_packed(matmul, x.float(), packed, True).to(x.dtype)
 
     def forward(self, x: Tensor) -> Tensor:
-        shape = x.shape
-        y = self.decode_fn(0)(x.reshape(-1, shape[-1]))
-        return y.view(*shape[:-1], self.out_features)
+        x2 = x.reshape(-1, x.shape[-1])
+        return self.decode_fn(x2.shape[0])(x2).view(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8 weights and activations"
