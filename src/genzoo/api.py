@@ -8,13 +8,18 @@ from .registry import MODELS
 
 
 def build(name: str, data=None, **overrides: Any) -> GenerativeModel:
-    """Build a registered model; its config is derived from ``data`` (a dataset or its name)."""
+    """Build a registered model; its config is derived from ``data`` (a dataset or its name).
+
+    Precedence: ``overrides`` > the family's tuned defaults for the data kind (``kind_defaults``) >
+    the config dataclass's defaults.
+    """
     from .data import load_dataset
 
     cls = MODELS.get(name)
     if isinstance(data, str):
         data = load_dataset(data, split="train")
-    model = cls(cls.config_for_data(data, **overrides))
+    defaults = cls.config_defaults_for_kind(getattr(data, "kind", None))
+    model = cls(cls.config_for_data(data, **{**defaults, **overrides}))
     if data is not None:
         model.attach_data(data)
     return model

@@ -92,6 +92,10 @@ class GenerativeModel(nn.Module):
     manual_optimization: ClassVar[bool] = False
     #: default Trainer budget used by ``genzoo train`` and the leaderboard
     default_budget: ClassVar[dict[str, Any]] = {"steps": 2000, "batch_size": 256, "lr": 1e-3}
+    #: the tuned defaults per data kind, on top of ``default_budget`` and the config's own defaults:
+    #: ``{"2d": {"budget": {"steps": ..., "batch_size": ..., "lr": ...}, "config": {...}}}``; what
+    #: ``genzoo train FAMILY --data NAME`` uses with no overrides (``--set``/``--steps`` still win)
+    kind_defaults: ClassVar[dict[str, dict[str, dict[str, Any]]]] = {}
 
     def __init__(self, config: ModelConfig):
         super().__init__()
@@ -104,6 +108,17 @@ class GenerativeModel(nn.Module):
     def config_for_data(cls, data, **overrides: Any) -> ModelConfig:
         """The config that fits a dataset (shape, vocabulary, classes), updated by ``overrides``."""
         return cls.config_class.from_dict(overrides)
+
+    @classmethod
+    def budget_for_kind(cls, kind: str | None) -> dict[str, Any]:
+        """Trainer budget (``steps``, ``batch_size``, ``lr``) with no overrides, for ``kind`` data."""
+        return {**GenerativeModel.default_budget, **cls.default_budget,
+                **cls.kind_defaults.get(kind or "", {}).get("budget", {})}
+
+    @classmethod
+    def config_defaults_for_kind(cls, kind: str | None) -> dict[str, Any]:
+        """Config values that replace the dataclass defaults for ``kind`` data (before overrides)."""
+        return dict(cls.kind_defaults.get(kind or "", {}).get("config", {}))
 
     def attach_data(self, data) -> None:
         """Keep what the model needs from its training set to be saved whole (e.g. a tokenizer)."""

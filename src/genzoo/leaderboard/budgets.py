@@ -2,7 +2,7 @@
 
 ``(quick_steps, default_steps)`` for the built-in families, chosen from measured per-step CPU cost
 so the quick board takes seconds per cell and the default board about 30 minutes on 2 cores.
-Batch size and learning rate come from the family's ``default_budget``. A family not listed here
+Batch size and learning rate come from the family's ``budget_for_kind(data.kind)``. A family not listed here
 (a new model) gets its own ``benchmark_budget()``: adding a model needs no edit in this file.
 """
 from __future__ import annotations
@@ -66,7 +66,7 @@ def budget_for(cls, data, quick: bool) -> dict[str, Any]:
     steps = STEPS.get(cls.model_type, {}).get(data.kind)
     if steps is None:
         return cls.benchmark_budget(data, quick=quick)
-    budget = {k: v for k, v in cls.default_budget.items() if k in ("batch_size", "lr")}
+    budget = {k: v for k, v in cls.budget_for_kind(data.kind).items() if k in ("batch_size", "lr")}
     budget["steps"] = steps[0] if quick else steps[1]
     budget["lr"] = LR.get(cls.model_type, budget.get("lr"))
     budget["batch_size"] = BATCH_SIZE.get(cls.model_type, {}).get(data.kind, budget.get("batch_size"))

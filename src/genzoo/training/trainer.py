@@ -48,7 +48,7 @@ RUN_KEYS = ("steps", "batch_size", "lr", "seed", "weight_decay", "warmup", "sche
 class Trainer:
     """Train ``model`` on ``data``; ``fit()`` returns the model holding the EMA weights.
 
-    ``steps``/``batch_size``/``lr`` default to ``model.default_budget`` (on ``resume``, to the
+    ``steps``/``batch_size``/``lr`` default to ``model.budget_for_kind(data.kind)`` (on ``resume``, to the
     checkpoint's settings; see docs/training.md for every argument). With ``out`` the run writes
     ``metrics.jsonl``, ``loss.png``, ``samples/step_*.png``, ``checkpoint/`` and the final model
     (``genzoo.load(out)``). ``callbacks`` are ``fn(trainer, step, logs)`` called after each step
@@ -62,7 +62,9 @@ class Trainer:
                  log_every: int | None = None, sample_every: int | None = None,
                  checkpoint_every: int | None = None, callbacks=(), progress: bool = True,
                  resume: bool = False):
-        budget = {**GenerativeModel.default_budget, **getattr(model, "default_budget", {})}
+        kind = getattr(data, "kind", None)
+        budget = (model.budget_for_kind(kind) if isinstance(model, GenerativeModel)
+                  else {**GenerativeModel.default_budget, **getattr(model, "default_budget", {})})
         if resume and out is not None:  # settings left unset are those of the run being resumed
             saved = _saved_config(Path(out))
             steps, batch_size, lr, warmup = (saved.get(k) if v is None else v for k, v in
