@@ -88,7 +88,9 @@ def _affordable_resolution(model, probe, seconds: float = 15.0) -> int:
     return resolution if resolution >= 30 else 0
 
 
-def run_cell(cell: Cell, out: Path, quick: bool, seed: int = 0, progress: bool = True) -> dict:
+def run_cell(cell: Cell, out: Path, quick: bool, seed: int = 0, progress: bool = True, budgets: dict | None = None) -> dict:
+    """Train and evaluate one cell. ``budgets`` ({family: {kind: {steps, batch_size, lr, overrides, num_samples}}})
+    replaces the board's budget for the cells it names (the demo gives each family what it needs)."""
     import genzoo as gz
     from ..registry import MODELS
 
@@ -96,8 +98,9 @@ def run_cell(cell: Cell, out: Path, quick: bool, seed: int = 0, progress: bool =
     cell_dir.mkdir(parents=True, exist_ok=True)
     cls = MODELS.get(cell.model)
     train, test = gz.load_dataset(cell.data, "train"), gz.load_dataset(cell.data, "test")
-    budget = budget_for(cls, train, quick)
-    overrides = budget.pop("overrides", {})
+    budget = {**budget_for(cls, train, quick), **(budgets or {}).get(cell.model, {}).get(train.kind, {})}
+    overrides = dict(budget.pop("overrides", {}))
+    n = int(budget.pop("num_samples", 0)) or NUM_SAMPLES.get(test.kind, (64, 256))[0 if quick else 1]
     torch.manual_seed(seed)  # initial weights: a cell gives the same result whichever worker runs it, after whichever cell
     model = gz.build(cell.model, train, **overrides)
     t0 = time.perf_counter()
@@ -110,7 +113,6 @@ def run_cell(cell: Cell, out: Path, quick: bool, seed: int = 0, progress: bool =
         if not hasattr(model.config, field):
             raise ConfigError(f"EVAL_OVERRIDES names {field!r}, which {cell.model}'s config does not have; fix budgets.py")
         setattr(model.config, field, value)
-    n = NUM_SAMPLES.get(test.kind, (64, 256))[0 if quick else 1]
     t0 = time.perf_counter()
     with torch.no_grad():
         samples = model.sample(n, generator=torch.Generator().manual_seed(seed))
@@ -136,7 +138,8 @@ def run_cell(cell: Cell, out: Path, quick: bool, seed: int = 0, progress: bool =
             "pictures": [f"cells/{cell.key}/{p}" for p in _pictures(model, test, cell_dir, samples)], "error": None}
 
 
-def run_and_record(cell: Cell, out: Path, quick: bool, seed: int, progress: bool, threads: int | None = None) -> dict:
+def run_and_record(cell: Cell, out: Path, quick: bool, seed: int, progress: bool, threads: int | None = None,
+                   budgets: dict | None = None) -> dict:
     """Run one cell (a failure is recorded, not raised), write its ``result.json``, return the result.
 
     ``cpu_seconds`` (this process's CPU time for the cell) is what the cell costs on an idle core,
@@ -145,7 +148,7 @@ def run_and_record(cell: Cell, out: Path, quick: bool, seed: int, progress: bool
         torch.set_num_threads(threads)
     cpu0 = time.process_time()
     try:
-        result = run_cell(cell, out, quick, seed=seed, progress=progress)
+        result = run_cell(cell, out, quick, seed=seed, progress=progress, budgets=budgets)
     except Exception as e:  # a broken family is reported, not fatal for the board
         result = {"model": cell.model, "data": cell.data, "kind": cell.kind, "error": f"{type(e).__name__}: {e}".splitlines()[0],
                   "traceback": traceback.format_exc(limit=5), "metrics": {}, "pictures": []}
@@ -157,16 +160,18 @@ def run_and_record(cell: Cell, out: Path, quick: bool, seed: int, progress: bool
 
 
 def run_leaderboard(out="bench", *, quick: bool = False, families=None, datasets=None, resume: bool = False,
-                    seed: int = 0, progress: bool = True, jobs: int = 1) -> Path:
+                    seed: int = 0, progress: bool = True, jobs: int = 1, budgets: dict | None = None,
+                    cells: list[Cell] | None = None) -> Path:
     """Train and evaluate every selected cell; write ``results.json``, ``report.md``, ``report.html``.
 
     ``jobs > 1`` runs that many cells at once in worker processes, one torch thread each (a board of
-    small models uses the cores better this way than with threads inside one model)."""
+    small models uses the cores better this way than with threads inside one model). ``budgets``:
+    see ``run_cell``; ``cells`` replaces the families x datasets selection by an explicit list."""
     if jobs < 1:
         raise ConfigError(f"jobs must be a positive integer, got {jobs}")
     started = time.perf_counter()
     out = Path(out)
-    cells = select_cells(families, datasets, quick=quick)
+    cells = select_cells(families, datasets, quick=quick) if cells is None else list(cells)
     out.mkdir(parents=True, exist_ok=True)
     done: dict[str, dict] = {}
     todo = []
@@ -180,13 +185,13 @@ def run_leaderboard(out="bench", *, quick: bool = False, families=None, datasets
     if jobs == 1:
         for cell in todo:
             bar.set_postfix_str(cell.key)
-            done[cell.key] = run_and_record(cell, out, quick, seed, progress)
+            done[cell.key] = run_and_record(cell, out, quick, seed, progress, budgets=budgets)
             bar.update()
     else:
         # longest cells first (text, then images, then 2-D) so no long cell is left running alone at the end
         todo.sort(key=lambda cell: KIND_ORDER.get(cell.kind, len(KIND_ORDER)))
         with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(run_and_record, cell, out, quick, seed, False, 1): cell for cell in todo}
+            futures = {pool.submit(run_and_record, cell, out, quick, seed, False, 1, budgets): cell for cell in todo}
             for future in as_completed(futures):
                 done[futures[future].key] = future.result()
                 bar.set_postfix_str(futures[future].key)
