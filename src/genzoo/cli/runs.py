@@ -86,6 +86,38 @@ def _tokenizer_of(model, run: Path):
     return tok
 
 
+def text_options_for(model, source, data_name: str, args: dict, explicit: dict) -> dict[str, Any]:
+    """Dataset options that make a text set readable by ``model`` (a GPT loaded from ``source``).
+
+    A model that carries a tokenizer reads the text through it (unless ``--data-arg tokenizer=`` is
+    given); blocks are cut no longer than its context (unless ``block_size`` is set). A transformers
+    GPT-2 directory without tokenizer files is an error: its ids would mean nothing.
+    """
+    import inspect
+
+    from ..registry import DATASETS
+
+    fn = DATASETS.get(data_name.split(":", 1)[0] + ":" if ":" in data_name else data_name)
+    options = inspect.signature(fn).parameters
+    context = getattr(getattr(model, "config", None), "block_size", None)
+    if "tokenizer" not in options or not isinstance(context, int) or not hasattr(model, "set_tokenizer"):
+        return {}
+    out: dict[str, Any] = {}
+    tok = getattr(model, "tokenizer", None)
+    if "tokenizer" not in explicit:
+        if tok is not None:
+            out["tokenizer"] = tok
+        else:
+            from ..formats import detect_format
+
+            if detect_format(source) == "transformers-gpt2":
+                raise DataError(f"{source} has no tokenizer (tokenizer.json, or vocab.json + merges.txt), so genzoo cannot "
+                                f"tell how this GPT-2 reads {data_name!r}; save its tokenizer into {source}")
+    if "block_size" in options and "block_size" not in args:
+        out["block_size"] = min(options["block_size"].default, context)
+    return out
+
+
 def sample_run(run, *, n: int = 64, seed: int = 0, out=None, **kw) -> Path | None:
     """Draw ``n`` samples; write a PNG (images, 2-D), print text, or save raw tensors."""
     import genzoo as gz
@@ -128,6 +160,7 @@ def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", 
     model = gz.load(run)
     args = dict(_run_info(Path(run)).get("data_args") or {}) if _run_info(Path(run)).get("data") == data_name else {}
     args.update(data_args or {})
+    args.update(text_options_for(model, run, data_name, args, explicit=data_args or {}))
     data = load_data(data_name, split, args)
     if model.data_kinds and data.kind not in model.data_kinds:
         raise DataError(f"{run} holds a {model.model_type!r} model for {', '.join(model.data_kinds)} data; {data_name!r} is {data.kind} data")

@@ -38,6 +38,18 @@ def load_diffusers_ddpm(path) -> DDPM:
     path = Path(path)
     ucfg = read_json(path / "unet" / "config.json")
     scfg = read_json(path / "scheduler" / "scheduler_config.json")
+    return _ddpm_from_diffusers(path, ucfg, scfg, path / "unet" / "diffusion_pytorch_model.safetensors")
+
+
+def load_diffusers_unet(path) -> DDPM:
+    """A genzoo ``DDPM`` from a lone diffusers ``UNet2DModel`` directory (``config.json`` +
+    ``diffusion_pytorch_model.safetensors``), with ``DDPMScheduler()``'s defaults (1000 linear steps)."""
+    path = Path(path)
+    return _ddpm_from_diffusers(path, read_json(path / "config.json"), {"_class_name": "DDPMScheduler"},
+                                path / "diffusion_pytorch_model.safetensors")
+
+
+def _ddpm_from_diffusers(path: Path, ucfg: dict, scfg: dict, weights: Path) -> DDPM:
     try:
         kw = unet_kwargs_from_diffusers(ucfg)
         sampler, schedule, options = from_diffusers(scfg)
@@ -60,7 +72,6 @@ def load_diffusers_ddpm(path) -> DDPM:
         attention_head_dim=kw["attention_head_dim"], norm_eps=kw["norm_eps"], mid_attention=kw["mid_attention"],
         flip_sin_to_cos=kw["flip_sin_to_cos"], freq_shift=kw["freq_shift"], dropout=kw["dropout"])
     model = DDPM(config)
-    weights = path / "unet" / "diffusion_pytorch_model.safetensors"
     load_state_into(model.net, load_tensors(weights), weights)
     return model.eval()
 
