@@ -7,7 +7,8 @@
 ``DIR`` is a genzoo ``ddpm`` directory (``config.json`` with ``model_type``) or a diffusers
 ``DDPMPipeline``-style directory (``model_index.json``, ``scheduler/scheduler_config.json``,
 ``unet/config.json`` + ``unet/diffusion_pytorch_model.safetensors``) whose UNet2DModel uses
-DownBlock2D / AttnDownBlock2D / UpBlock2D / AttnUpBlock2D blocks.
+DownBlock2D / AttnDownBlock2D / UpBlock2D / AttnUpBlock2D blocks, or a lone ``UNet2DModel``
+directory (sampled with ``DDPMScheduler()``'s defaults); ``genzoo.formats`` tells them apart.
 """
 from __future__ import annotations
 
@@ -86,14 +87,9 @@ class DiffusionPipeline:
 
     @classmethod
     def from_pretrained(cls, path, device: str | torch.device = "cpu") -> "DiffusionPipeline":
-        path = Path(path)
-        if (path / "config.json").is_file():
-            model = DDPM.from_pretrained(path)
-        elif (path / "model_index.json").is_file():
-            model = load_diffusers_ddpm(path)
-        else:
-            raise CheckpointError(f"{path}: neither a genzoo model (config.json) nor a diffusers pipeline (model_index.json)")
-        return cls(model.to(device))
+        from ..formats import load_any  # genzoo ddpm, diffusers pipeline or lone UNet2DModel directories
+
+        return cls(load_any(path, device=device))
 
     def save_pretrained(self, path) -> None:
         self.model.save_pretrained(path)
