@@ -53,6 +53,8 @@ class Trainer:
     ``metrics.jsonl``, ``loss.png``, ``samples/step_*.png``, ``checkpoint/`` and the final model
     (``genzoo.load(out)``). ``callbacks`` are ``fn(trainer, step, logs)`` called after each step
     (``step`` counts completed steps, from 1); a callback may call ``trainer.stop()``.
+    ``resume`` with ``steps`` above the run's total extends it (the LR plan gains a segment,
+    ``schedule.py``); ``init_from`` (a saved model directory or model) starts a new run from its weights.
     """
 
     def __init__(self, model: GenerativeModel, data, *, steps: int | None = None, batch_size: int | None = None,
