@@ -26,10 +26,12 @@ def build(name: str, data=None, **overrides: Any) -> GenerativeModel:
 
 
 def load(path, device: str = "cpu") -> GenerativeModel:
-    """Load any saved genzoo model (any family) from a directory."""
-    from .serialization import load_model
+    """Load a saved model (any family) from a directory: a genzoo run or ``save_pretrained``
+    directory, a transformers GPT-2 directory, or a diffusers DDPM/DDIM pipeline or UNet2DModel
+    directory (``genzoo.formats``); anything else is a one-line ``CheckpointError``."""
+    from .formats import load_any
 
-    return load_model(path, device=device)
+    return load_any(path, device=device)
 
 
 def evaluate(model, data, metrics=("nll",), **kw: Any) -> dict[str, float]:

@@ -61,7 +61,10 @@ def train(
     out: Optional[Path] = typer.Option(None, help="Run directory (default runs/MODEL-DATA)."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Model config override key=value (repeatable)."),
     data_arg: Optional[list[str]] = typer.Option(None, "--data-arg", help="Dataset option key=value, e.g. tokenizer=bpe."),
-    resume: Optional[Path] = typer.Option(None, help="Continue the run in this directory from its last checkpoint."),
+    resume: Optional[Path] = typer.Option(None, help="Continue the run in this directory from its last checkpoint "
+                                          "(--steps above its total extends it; the LR is re-planned)."),
+    init_from: Optional[Path] = typer.Option(None, "--init-from", help="Start a new run from the weights of this saved "
+                                             "model (same family and shapes; genzoo run or Hugging Face GPT-2 dir)."),
     overwrite: bool = typer.Option(False, help="Replace a finished run in --out."),
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every"),
     sample_every: Optional[int] = typer.Option(None, "--sample-every"),
@@ -75,7 +78,7 @@ def train(
     path = train_run(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed, out=out,
                      overrides=parse_assignments(set_, "--set"), data_args=parse_assignments(data_arg, "--data-arg"),
                      resume=resume, overwrite=overwrite, checkpoint_every=checkpoint_every,
-                     sample_every=sample_every, bf16=bf16, device=device, progress=progress)
+                     sample_every=sample_every, bf16=bf16, device=device, progress=progress, init_from=init_from)
     typer.echo(f"saved to {path}")
 
 

@@ -33,8 +33,12 @@ def load_data(name: str, split: str, data_args: dict[str, Any] | None = None):
 
 def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, lr=None, seed=0, out=None,
               overrides=None, data_args=None, resume=None, overwrite=False, checkpoint_every=None,
-              sample_every=None, bf16=False, device="cpu", progress=True) -> Path:
-    """Build ``model_name`` for ``data_name``, train it with the Trainer and save it to ``out``."""
+              sample_every=None, bf16=False, device="cpu", progress=True, init_from=None) -> Path:
+    """Build ``model_name`` for ``data_name``, train it with the Trainer and save it to ``out``.
+
+    ``init_from`` (a saved model directory) starts the new run from that model's weights: the model
+    is built from its config (``overrides`` on top) and text is read through its tokenizer.
+    """
     import genzoo as gz
     from ..registry import MODELS
 
@@ -44,6 +48,8 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
             raise ConfigError(f"{flag} must be a positive integer, got {value}")
     if lr is not None and not lr > 0:
         raise ConfigError(f"--lr must be positive, got {lr}")
+    if resume is not None and init_from is not None:
+        raise ConfigError("--init-from starts a new run and --resume continues one; use one of them")
     if resume is not None:
         if out is not None and Path(out) != Path(resume):
             raise ConfigError("--resume DIR continues the run in DIR; drop --out or make it the same directory")
@@ -57,18 +63,39 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
     if resume is None and (out / "checkpoint").exists() and not overwrite:
         raise ConfigError(f"{out} holds an unfinished run; pass --resume {out} to continue it, --overwrite to start again, or another --out")
 
-    data = load_data(data_name, "train", data_args)
+    source, base = None, {}
+    if init_from is not None:
+        from ..training.init_from import check_family, load_source
+
+        source, name = load_source(init_from)
+        check_family(source, name, model_name)
+        base = source.config.to_dict()
+    args = {**(data_args or {}), **(text_options_for(source, init_from, data_name, data_args or {}, data_args or {})
+                                    if source is not None else {})}
+    data = load_data(data_name, "train", args)
     if cls.data_kinds and data.kind not in cls.data_kinds:
         raise ConfigError(f"model {model_name!r} does not support {data.kind} data like {data_name!r} (it supports: {', '.join(cls.data_kinds)})")
     torch.manual_seed(seed)  # the initial weights too: the same --seed gives the same run in any process
-    model = gz.build(model_name, data, **(overrides or {}))
+    model = gz.build(model_name, data, **{**base, **(overrides or {})})
+    if source is not None:
+        from ..training.init_from import check_data_fits, init_weights_from
+
+        init_weights_from(model, source, name)
+        check_data_fits(model, data, name)
     trainer = gz.Trainer(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed, out=out,
                          checkpoint_every=checkpoint_every, sample_every=sample_every, bf16=bf16,
                          device=device, progress=progress, resume=resume is not None)
+    if source is not None:
+        trainer.init_from = name  # recorded in checkpoint/trainer_state.json
     trainer.fit()
-    write_json(out / "run.json", {"model": model_name, "data": data_name, "data_args": data_args or {},
-                                  "overrides": overrides or {}, "seed": seed, "steps": trainer.steps,
-                                  "batch_size": trainer.batch_size, "lr": trainer.lr})
+    info = {"model": model_name, "data": data_name, "data_args": data_args or {}, "overrides": overrides or {},
+            "seed": seed, "steps": trainer.steps, "batch_size": trainer.batch_size, "lr": trainer.lr}
+    origin = str(init_from) if init_from is not None else _run_info(out).get("init_from") if resume is not None else None
+    if origin is not None:
+        info["init_from"] = origin
+    if len(trainer.lr_plan) > 1:
+        info["lr_plan"] = trainer.lr_plan
+    write_json(out / "run.json", info)
     return out
 
 
@@ -84,6 +111,38 @@ def _tokenizer_of(model, run: Path):
         data = load_data(info["data"], "train", info.get("data_args"))
         tok = data.tokenizer
     return tok
+
+
+def text_options_for(model, source, data_name: str, args: dict, explicit: dict) -> dict[str, Any]:
+    """Dataset options that make a text set readable by ``model`` (a GPT loaded from ``source``).
+
+    A model that carries a tokenizer reads the text through it (unless ``--data-arg tokenizer=`` is
+    given); blocks are cut no longer than its context (unless ``block_size`` is set). A transformers
+    GPT-2 directory without tokenizer files is an error: its ids would mean nothing.
+    """
+    import inspect
+
+    from ..registry import DATASETS
+
+    fn = DATASETS.get(data_name.split(":", 1)[0] + ":" if ":" in data_name else data_name)
+    options = inspect.signature(fn).parameters
+    context = getattr(getattr(model, "config", None), "block_size", None)
+    if "tokenizer" not in options or not isinstance(context, int) or not hasattr(model, "set_tokenizer"):
+        return {}
+    out: dict[str, Any] = {}
+    tok = getattr(model, "tokenizer", None)
+    if "tokenizer" not in explicit:
+        if tok is not None:
+            out["tokenizer"] = tok
+        else:
+            from ..formats import detect_format
+
+            if detect_format(source) == "transformers-gpt2":
+                raise DataError(f"{source} has no tokenizer (tokenizer.json, or vocab.json + merges.txt), so genzoo cannot "
+                                f"tell how this GPT-2 reads {data_name!r}; save its tokenizer into {source}")
+    if "block_size" in options and "block_size" not in args:
+        out["block_size"] = min(options["block_size"].default, context)
+    return out
 
 
 def sample_run(run, *, n: int = 64, seed: int = 0, out=None, **kw) -> Path | None:
@@ -128,6 +187,7 @@ def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", 
     model = gz.load(run)
     args = dict(_run_info(Path(run)).get("data_args") or {}) if _run_info(Path(run)).get("data") == data_name else {}
     args.update(data_args or {})
+    args.update(text_options_for(model, run, data_name, args, explicit=data_args or {}))
     data = load_data(data_name, split, args)
     if model.data_kinds and data.kind not in model.data_kinds:
         raise DataError(f"{run} holds a {model.model_type!r} model for {', '.join(model.data_kinds)} data; {data_name!r} is {data.kind} data")

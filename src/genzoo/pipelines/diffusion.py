@@ -7,7 +7,8 @@
 ``DIR`` is a genzoo ``ddpm`` directory (``config.json`` with ``model_type``) or a diffusers
 ``DDPMPipeline``-style directory (``model_index.json``, ``scheduler/scheduler_config.json``,
 ``unet/config.json`` + ``unet/diffusion_pytorch_model.safetensors``) whose UNet2DModel uses
-DownBlock2D / AttnDownBlock2D / UpBlock2D / AttnUpBlock2D blocks.
+DownBlock2D / AttnDownBlock2D / UpBlock2D / AttnUpBlock2D blocks, or a lone ``UNet2DModel``
+directory (sampled with ``DDPMScheduler()``'s defaults); ``genzoo.formats`` tells them apart.
 """
 from __future__ import annotations
 
@@ -38,6 +39,18 @@ def load_diffusers_ddpm(path) -> DDPM:
     path = Path(path)
     ucfg = read_json(path / "unet" / "config.json")
     scfg = read_json(path / "scheduler" / "scheduler_config.json")
+    return _ddpm_from_diffusers(path, ucfg, scfg, path / "unet" / "diffusion_pytorch_model.safetensors")
+
+
+def load_diffusers_unet(path) -> DDPM:
+    """A genzoo ``DDPM`` from a lone diffusers ``UNet2DModel`` directory (``config.json`` +
+    ``diffusion_pytorch_model.safetensors``), with ``DDPMScheduler()``'s defaults (1000 linear steps)."""
+    path = Path(path)
+    return _ddpm_from_diffusers(path, read_json(path / "config.json"), {"_class_name": "DDPMScheduler"},
+                                path / "diffusion_pytorch_model.safetensors")
+
+
+def _ddpm_from_diffusers(path: Path, ucfg: dict, scfg: dict, weights: Path) -> DDPM:
     try:
         kw = unet_kwargs_from_diffusers(ucfg)
         sampler, schedule, options = from_diffusers(scfg)
@@ -60,7 +73,6 @@ def load_diffusers_ddpm(path) -> DDPM:
         attention_head_dim=kw["attention_head_dim"], norm_eps=kw["norm_eps"], mid_attention=kw["mid_attention"],
         flip_sin_to_cos=kw["flip_sin_to_cos"], freq_shift=kw["freq_shift"], dropout=kw["dropout"])
     model = DDPM(config)
-    weights = path / "unet" / "diffusion_pytorch_model.safetensors"
     load_state_into(model.net, load_tensors(weights), weights)
     return model.eval()
 
@@ -75,14 +87,9 @@ class DiffusionPipeline:
 
     @classmethod
     def from_pretrained(cls, path, device: str | torch.device = "cpu") -> "DiffusionPipeline":
-        path = Path(path)
-        if (path / "config.json").is_file():
-            model = DDPM.from_pretrained(path)
-        elif (path / "model_index.json").is_file():
-            model = load_diffusers_ddpm(path)
-        else:
-            raise CheckpointError(f"{path}: neither a genzoo model (config.json) nor a diffusers pipeline (model_index.json)")
-        return cls(model.to(device))
+        from ..formats import load_any  # genzoo ddpm, diffusers pipeline or lone UNet2DModel directories
+
+        return cls(load_any(path, device=device))
 
     def save_pretrained(self, path) -> None:
         self.model.save_pretrained(path)

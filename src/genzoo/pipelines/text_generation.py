@@ -18,12 +18,7 @@ from ..errors import ConfigError, DataError
 
 def _load_model(model, device):
     if isinstance(model, (str, Path)):
-        from ..models.gpt import GPT
-        from ..models.gpt_hf import is_hf_dir
-
-        if is_hf_dir(model):
-            return GPT.from_pretrained(model, device=device)
-        from ..api import load
+        from ..api import load  # genzoo runs and transformers GPT-2 directories alike
 
         loaded = load(model, device=device)
         if getattr(loaded, "tokenizer", None) is None:

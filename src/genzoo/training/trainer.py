@@ -38,7 +38,7 @@ from ..serialization import load_state_into
 from .checkpoint import CHECKPOINT_DIR, find_checkpoint, load_checkpoint, optimizer_from_tensors, save_checkpoint
 from .ema import EMA
 from .logging import MetricsLog, progress_bar
-from .schedule import SCHEDULES, LRLambda, default_warmup
+from .schedule import SCHEDULES, LRLambda, default_warmup, extend_plan
 
 #: settings that change the trajectory: they must be equal when resuming
 RUN_KEYS = ("steps", "batch_size", "lr", "seed", "weight_decay", "warmup", "schedule", "grad_clip",
@@ -53,6 +53,8 @@ class Trainer:
     ``metrics.jsonl``, ``loss.png``, ``samples/step_*.png``, ``checkpoint/`` and the final model
     (``genzoo.load(out)``). ``callbacks`` are ``fn(trainer, step, logs)`` called after each step
     (``step`` counts completed steps, from 1); a callback may call ``trainer.stop()``.
+    ``resume`` with ``steps`` above the run's total extends it (the LR plan gains a segment,
+    ``schedule.py``); ``init_from`` (a saved model directory or model) starts a new run from its weights.
     """
 
     def __init__(self, model: GenerativeModel, data, *, steps: int | None = None, batch_size: int | None = None,
@@ -61,7 +63,7 @@ class Trainer:
                  ema_decay: float | None = 0.999, bf16: bool = False, device: str | torch.device = "cpu",
                  log_every: int | None = None, sample_every: int | None = None,
                  checkpoint_every: int | None = None, callbacks=(), progress: bool = True,
-                 resume: bool = False):
+                 resume: bool = False, init_from=None):
         kind = getattr(data, "kind", None)
         budget = (model.budget_for_kind(kind) if isinstance(model, GenerativeModel)
                   else {**GenerativeModel.default_budget, **getattr(model, "default_budget", {})})
@@ -95,9 +97,16 @@ class Trainer:
         self.sample_every = max(1, self.steps // 4) if sample_every is None else int(sample_every)
         self.checkpoint_every = min(1000, max(1, self.steps // 4)) if checkpoint_every is None else int(checkpoint_every)
         self.callbacks, self.progress, self.resume = list(callbacks), progress, resume
-        self.out = _writable_dir(out) if out is not None else None
-        if resume and self.out is None:
+        if resume and out is None:
             raise ConfigError("resume=True needs out= (the run directory that holds checkpoint/)")
+        self.init_from = None
+        if init_from is not None:
+            if resume:
+                raise ConfigError("init_from starts a new run and resume continues one; use one of them")
+            from .init_from import init_weights_from
+
+            self.init_from = init_weights_from(self.model, init_from)
+        self.out = _writable_dir(out) if out is not None else None
         self.log = MetricsLog(self.out / "metrics.jsonl" if self.out else None)
         self.step = 0  # completed optimiser steps
         self._stop = self._cannot_sample = False
@@ -138,8 +147,9 @@ class Trainer:
     def _setup(self) -> None:
         model = self.model
         self.optimizers = list(model.configure_optimizers(lr=self.lr, weight_decay=self.weight_decay))
-        lam = LRLambda(steps=self.steps, warmup=self.warmup, schedule=self.schedule)
-        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, lam) for opt in self.optimizers]
+        self.lr_plan = [{"from_step": 0, "steps": self.steps, "warmup": self.warmup}]
+        self._lr_lambda = LRLambda(steps=self.steps, warmup=self.warmup, schedule=self.schedule, plan=self.lr_plan)
+        self.schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, self._lr_lambda) for opt in self.optimizers]
         self.ema = EMA(model, self.ema_decay) if self.ema_decay is not None else None
         self.data_generator = torch.Generator().manual_seed(self.seed)
         self.perm: Tensor | None = None
@@ -162,8 +172,12 @@ class Trainer:
         ckpt = load_checkpoint(path)
         state = ckpt["state"]
         saved, now = state.get("config", {}), self.run_config()
+        extended = isinstance(saved.get("steps"), int) and self.steps > saved["steps"]
+        if isinstance(saved.get("steps"), int) and self.steps < saved["steps"]:
+            raise ConfigError(f"{path}: the run was planned for steps={saved['steps']} ({state['step']} done), now "
+                              f"steps={self.steps}; steps can only grow: resume with {saved['steps']} or more")
         for key in now:
-            if saved.get(key) != now[key]:
+            if saved.get(key) != now[key] and not (key == "steps" and extended):
                 raise ConfigError(f"{path}: the run was started with {key}={_short(saved.get(key))}, now "
                                   f"{key}={_short(now[key])}; resume with the same settings or use a new --out")
         load_state_into(self.model, ckpt["model"], path / "model.safetensors")
@@ -171,7 +185,13 @@ class Trainer:
             self.ema.load_state_dict(ckpt["ema"] or {})
         optimizer_from_tensors(self.optimizers, ckpt["optimizer"], state["optimizers"], path / "optimizer.safetensors")
         for sched, sd in zip(self.schedulers, state["schedulers"]):
-            sched.load_state_dict(sd)
+            sched.load_state_dict(sd)  # also puts the saved plan into the shared LRLambda: set below
+        plan = state.get("lr_plan") or [{"from_step": 0, "steps": saved["steps"], "warmup": saved["warmup"]}]
+        if extended:
+            plan = extend_plan(plan, state["step"], self.steps, self.warmup)
+            self._announce_extension(saved["steps"], state["step"], plan)
+        self.lr_plan = plan
+        self._lr_lambda.__dict__.update(steps=self.steps, warmup=self.warmup, plan=plan)
         rng = ckpt["rng"]
         torch.set_rng_state(rng["torch"])
         if self.device.type == "cuda" and "cuda" in rng:
@@ -180,7 +200,19 @@ class Trainer:
         self.perm = rng["perm"] if state["epoch"] >= 0 else None
         self.model.load_extra_state_tensors({k: v.to(self.device) for k, v in ckpt["extra"].items()})
         self.step, self.epoch, self.pos = state["step"], state["epoch"], state["position"]
+        self.init_from = state.get("init_from")
         self._elapsed_before = state.get("elapsed", 0.0)
+
+    def _announce_extension(self, old_steps: int, at: int, plan: list[dict]) -> None:
+        """One stdout line: the run grows from ``old_steps`` to ``self.steps`` and how its rate goes on."""
+        from .schedule import planned_multiplier
+
+        ramp = max(1, self.warmup)
+        rejoin = min(at + ramp, self.steps)
+        print(f"genzoo: extending the run from {old_steps} to {self.steps} steps at step {at}: learning rate "
+              f"{self.lr * planned_multiplier(at, plan, self.schedule):.3g} at step {at}, linearly to "
+              f"{self.lr * planned_multiplier(rejoin, plan, self.schedule):.3g} at step {rejoin}, then the "
+              f"{self.steps}-step {self.schedule} plan (recorded as lr_plan in checkpoint/trainer_state.json)")
 
     # --- the loop -------------------------------------------------------------------------
     def _loop(self) -> None:
@@ -326,8 +358,8 @@ class Trainer:
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
         state = {"step": self.step, "epoch": self.epoch, "position": self.pos, "seed": self.seed,
-                 "elapsed": self._elapsed(), "config": self.run_config(),
-                 "schedulers": [s.state_dict() for s in self.schedulers]}
+                 "elapsed": self._elapsed(), "config": self.run_config(), "lr_plan": self.lr_plan,
+                 "init_from": self.init_from, "schedulers": [s.state_dict() for s in self.schedulers]}
         save_checkpoint(self.out / CHECKPOINT_DIR, state=state, model=self.model,
                         ema_tensors=self.ema.state_dict() if self.ema is not None else None,
                         optimizers=self.optimizers, rng=rng, extra=self.model.extra_state_tensors())

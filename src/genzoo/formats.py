@@ -1,0 +1,92 @@
+"""What kind of saved-model directory is this? The dispatch behind ``gz.load`` (and so ``genzoo eval``,
+``sample``, ``generate`` and ``train --init-from``).
+
+genzoo reads four layouts:
+
+- ``"genzoo"``: ``config.json`` written by genzoo (``genzoo_version``, or a registered ``model_type``);
+- ``"transformers-gpt2"``: a transformers ``GPT2LMHeadModel`` directory (``config.json`` with
+  ``"model_type": "gpt2"``, ``model.safetensors``), read by ``models.gpt_hf``;
+- ``"diffusers-pipeline"``: ``model_index.json`` naming a ``UNet2DModel`` and a scheduler (DDPM/DDIM
+  pipelines), read by ``pipelines.diffusion.load_diffusers_ddpm``;
+- ``"diffusers-unet"``: a lone ``UNet2DModel`` directory (``config.json`` with ``"_class_name":
+  "UNet2DModel"``), sampled with ``DDPMScheduler()``'s default schedule.
+
+Anything else is a one-line ``CheckpointError`` that names what was found.
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .errors import CheckpointError
+from .serialization import CONFIG_NAME, read_json
+
+READABLE = ("genzoo reads genzoo runs, transformers GPT-2 and diffusers DDPM/DDIM pipeline "
+            "(or UNet2DModel) directories")
+INDEX_NAME = "model_index.json"
+
+
+def detect_format(path) -> str:
+    """One of ``"genzoo"``, ``"transformers-gpt2"``, ``"diffusers-pipeline"``, ``"diffusers-unet"``."""
+    from .registry import MODELS
+
+    path = Path(path)
+    if not path.exists():
+        raise CheckpointError(f"{path}: no such directory; pass a directory written by save_pretrained or `genzoo train --out`")
+    if not path.is_dir():
+        raise CheckpointError(f"{path} is a file, not a model directory; {READABLE}")
+    if (path / CONFIG_NAME).is_file():
+        raw = read_json(path / CONFIG_NAME)
+        model_type, cls_name = raw.get("model_type"), raw.get("_class_name")
+        if "genzoo_version" in raw or (model_type in MODELS and model_type != "gpt2"):
+            return "genzoo"
+        if model_type == "gpt2":
+            return "transformers-gpt2"
+        if cls_name == "UNet2DModel":
+            return "diffusers-unet"
+        if model_type:
+            raise CheckpointError(f"{path / CONFIG_NAME} has model_type {model_type!r}; {READABLE}")
+        if cls_name:
+            raise CheckpointError(f"{path / CONFIG_NAME} describes a diffusers {cls_name!r}; {READABLE}")
+        if not (path / INDEX_NAME).is_file():
+            raise CheckpointError(f"{path / CONFIG_NAME} has no model_type (keys: {_keys(raw)}); {READABLE}")
+    if (path / INDEX_NAME).is_file():
+        index = read_json(path / INDEX_NAME)
+        unet, scheduler = index.get("unet"), index.get("scheduler")
+        if _class_of(unet) == "UNet2DModel" and scheduler:
+            return "diffusers-pipeline"
+        parts = ", ".join(f"{k}: {_class_of(v)}" for k, v in index.items()
+                          if not k.startswith("_") and isinstance(v, list)) or "no components"
+        raise CheckpointError(f"{path / INDEX_NAME} describes a diffusers {index.get('_class_name', 'pipeline')!r} "
+                              f"({parts}); {READABLE}")
+    found = ", ".join(sorted(p.name for p in path.iterdir())[:8]) or "an empty directory"
+    raise CheckpointError(f"{path}: no {CONFIG_NAME} or {INDEX_NAME} (found {found}); {READABLE}")
+
+
+def load_any(path, device: str | torch.device = "cpu"):
+    """The genzoo model for any directory :func:`detect_format` accepts, in ``eval()`` mode."""
+    fmt = detect_format(path)
+    if fmt == "genzoo":
+        from .serialization import load_model
+
+        return load_model(path, device=device)
+    if fmt == "transformers-gpt2":
+        from .models.gpt_hf import load_hf
+
+        return load_hf(path, device=device)
+    from .pipelines.diffusion import load_diffusers_ddpm, load_diffusers_unet
+
+    loader = load_diffusers_ddpm if fmt == "diffusers-pipeline" else load_diffusers_unet
+    return loader(path).to(device).eval()
+
+
+def _class_of(entry) -> str | None:
+    """``["diffusers", "UNet2DModel"]`` -> ``"UNet2DModel"``."""
+    return entry[1] if isinstance(entry, list) and len(entry) == 2 else None
+
+
+def _keys(raw: dict) -> str:
+    keys = sorted(raw)
+    return json.dumps(keys[:6])[1:-1] + (", ..." if len(keys) > 6 else "") if keys else "none"
