@@ -9,6 +9,10 @@ generators, a discriminator with optional minibatch features and a projection he
 - Minibatch standard deviation (Karras et al. 2018, §3): the feature-averaged std over a group of
   examples, appended as one extra feature.
 - MGAN head (Hoang et al. 2018): D also outputs K logits classifying which generator made a sample.
+- PacGAN packing (Lin et al. 2018, "PacGAN: the power of two samples in generative adversarial
+  networks"): D judges k samples at once, D(x₁ ⊕ … ⊕ x_k), all real or all fake. A collapsed G
+  gives packs of near-identical samples, which D tells apart from real packs easily, so packing
+  penalises mode collapse; k consecutive rows are concatenated along the feature / channel axis.
 """
 from __future__ import annotations
 
@@ -35,6 +39,20 @@ def conv_levels(shape: tuple[int, ...]) -> int:
     if len(shape) != 3 or shape[1] != shape[2] or shape[1] < 8 or shape[1] & (shape[1] - 1):
         raise ConfigError(f"arch=dcgan needs square images of side 8, 16, 32 ..., got shape {tuple(shape)}; use arch=mlp")
     return int(math.log2(shape[1] // 4))
+
+
+def packed_shape(shape: tuple[int, ...], pack: int) -> tuple[int, ...]:
+    """The shape of one D input when ``pack`` samples of ``shape`` are concatenated (features/channels)."""
+    return (shape[0] * pack, *shape[1:])
+
+
+def pack_samples(x: Tensor, pack: int) -> Tensor:
+    """(B, C, ...) → (B / pack, pack·C, ...): row i holds samples i·pack … i·pack + pack − 1."""
+    if pack == 1:
+        return x
+    if len(x) % pack:
+        raise ConfigError(f"pack={pack} needs a batch size divisible by {pack}, got {len(x)}; change --batch-size or pack=")
+    return x.reshape(len(x) // pack, pack * x.shape[1], *x.shape[2:])
 
 
 class Generator(nn.Module):
