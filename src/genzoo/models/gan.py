@@ -42,7 +42,7 @@ from ..objectives.gan_losses import LOSSES, gradient_penalty, r1_penalty
 from ..registry import register_model
 from ..utils import model_device, rand, randn, unpack_batch
 from .gan_mitigations import diff_augment, mode_seeking_loss, unrolled_discriminator_state
-from .gan_nets import Discriminator, Generator, apply_spectral_norm, pack_samples, packed_shape
+from .gan_nets import Discriminator, Generator, apply_spectral_norm, grouped_forward, pack_samples, packed_shape
 
 
 @dataclass
@@ -123,15 +123,11 @@ class GAN(GenerativeModel):
 
     # --- generator -------------------------------------------------------------------------
     def generate(self, z: Tensor, y: Tensor | None = None, which: Tensor | None = None) -> Tensor:
-        """G(z, y); with several generators, row i comes from generator ``which[i]``."""
+        """G(z, y); with several generators, row i comes from generator ``which[i]`` (the K
+        generators run as one batched computation, ``gan_nets.grouped_forward``)."""
         if len(self.generators) == 1:
             return self.generators[0](z, y)
-        out = z.new_empty(len(z), *self.config.shape)
-        for k, g in enumerate(self.generators):
-            rows = (which == k).nonzero().squeeze(1)
-            if len(rows):
-                out[rows] = g(z[rows], None if y is None else y[rows])
-        return out
+        return grouped_forward(self.generators, z, y, which)
 
     def _latents(self, n: int, y: Tensor | None, generator=None) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """z ~ N(0, I), a class per row when conditional (given or uniform), a generator index per row."""

@@ -83,6 +83,39 @@ class Generator(nn.Module):
         return self.net(z).view(len(z), *self.shape)
 
 
+def grouped_forward(modules: nn.ModuleList, z: Tensor, y: Tensor | None, which: Tensor) -> Tensor:
+    """Row i of the output is ``modules[which[i]](z[i], y[i])``, for K modules of one architecture
+    computed as one batched call (MGAN's K generators).
+
+    The rows are sorted by module into a zero-padded (K, m, ...) buffer, m = the largest group;
+    the K modules' parameters are stacked (``torch.stack``, so gradients reach each module) and
+    the template module runs once under ``torch.func.vmap`` (Linear layers become one batched
+    matmul over K). Padding rows are computed and dropped: they get no gradient.
+    """
+    from torch.func import functional_call, vmap
+
+    k, n = len(modules), len(z)
+    counts = torch.bincount(which, minlength=k)
+    order = torch.argsort(which, stable=True)
+    group = which[order]
+    slot = torch.arange(n, device=z.device) - (torch.cumsum(counts, 0) - counts)[group]
+    m = int(counts.max()) if n else 0
+    zs = z.new_zeros(k, m, *z.shape[1:])
+    zs[group, slot] = z[order]
+    ys = None
+    if y is not None:
+        ys = y.new_zeros(k, m)
+        ys[group, slot] = y[order]
+    names = [name for name, _ in modules[0].named_parameters()]
+    per_module = [dict(mod.named_parameters()) for mod in modules]
+    stacked = {name: torch.stack([p[name] for p in per_module]) for name in names}
+    run = lambda params, zk, yk: functional_call(modules[0], params, (zk, yk))  # noqa: E731
+    out_k = vmap(run, in_dims=(0, 0, None if ys is None else 0))(stacked, zs, ys)
+    out = out_k.new_empty(n, *out_k.shape[2:])
+    out[order] = out_k[group, slot]
+    return out
+
+
 class PairwiseL1(torch.autograd.Function):
     """L[k, i, j] = Σ_d |m[k, i, d] − m[k, j, d]| for m of shape (K, B, D), with
     ∂/∂m[k, i, d] = Σ_j (G[k, i, j] + G[k, j, i]) sign(m[k, i, d] − m[k, j, d]) for the incoming G.
