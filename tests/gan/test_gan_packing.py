@@ -48,9 +48,16 @@ def test_pack_errors_are_one_line():
     with pytest.raises(gz.ConfigError, match="divisible by 4"):
         model.training_step(torch.randn(10, 2), 0, optimizers=model.configure_optimizers(lr=1e-3))
     with pytest.raises(gz.ConfigError, match="pack"):
-        make(pack=2, n_generators=3)
+        make(pack=2, num_classes=3)
     with pytest.raises(gz.ConfigError, match="pack"):
         make(pack=0)
+
+
+def test_pack_with_mgan_classifies_each_member():
+    model = make(pack=2, n_generators=3)
+    assert model.discriminator.gen_head.out_features == 6        # K logits per pack member
+    logs = model.training_step(torch.randn(16, 2), 0, optimizers=model.configure_optimizers(lr=1e-3))
+    assert "mgan_ce" in logs and "g_loss" in logs
 
 
 def per_generator_loop(model, z, y, which):

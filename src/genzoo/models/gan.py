@@ -80,7 +80,7 @@ class GAN(GenerativeModel):
     manual_optimization = True
     default_budget = {"steps": 3000, "batch_size": 256, "lr": 5e-4}
     #: 2-D data (issue 21): MGAN with 25 generators + minibatch stddev, TTUR. At the 3-CPU-minute
-    #: budget a single generator (plain, packed with pack=2/4, R1, TTUR up to 10x) stayed at 0-1/25
+    #: budget a single generator (plain, packed with pack=4, R1, TTUR up to 10x) stayed at 0-1/25
     #: modes with ~2% high-quality samples on 25gaussians (σ = 0.05): it spreads over the square and
     #: does not sharpen within 4000 steps; benchmarks/results/gan.md has the figures and the per-seed
     #: table of ``benchmarks/gan_defaults.py``. The Trainer's EMA of the weights (0.999) and cosine decay
@@ -98,15 +98,16 @@ class GAN(GenerativeModel):
             raise ConfigError(f"unknown GAN arch {c.arch!r}; choose mlp, dcgan or auto")
         if c.n_generators < 1 or c.n_critic < 1 or c.pack < 1:
             raise ConfigError("n_generators, n_critic and pack must be >= 1")
-        if c.pack > 1 and (c.num_classes or c.n_generators > 1):
-            raise ConfigError("pack > 1 works with one unconditional generator; drop pack= or n_generators=/conditional=")
+        if c.pack > 1 and c.num_classes:
+            raise ConfigError("pack > 1 works with unconditional GANs; drop pack= or conditional=")
         if c.diffaug and len(c.shape) != 3:
             raise ConfigError("diffaug works on images (C, H, W); set diffaug= for 2-D data")
         self.arch = arch
         self.generators = nn.ModuleList(
             Generator(c.shape, c.z_dim, arch, c.hidden, c.depth, c.channels, c.num_classes) for _ in range(c.n_generators))
         self.discriminator = Discriminator(packed_shape(c.shape, c.pack), arch, c.hidden, c.depth, c.channels, num_classes=c.num_classes,
-                                           minibatch_disc=c.minibatch_disc, mbstd=c.mbstd, n_generators=c.n_generators)
+                                           minibatch_disc=c.minibatch_disc, mbstd=c.mbstd, n_generators=c.n_generators,
+                                           pack=c.pack)
         if c.spectral_norm:
             apply_spectral_norm(self.discriminator)
         self.d_loss_fn, self.g_loss_fn = LOSSES[c.loss]
@@ -181,7 +182,7 @@ class GAN(GenerativeModel):
         loss = self.d_loss_fn(r, f)
         logs = {"d_real": r.mean().item(), "d_fake": f.mean().item()}
         if gen_logits is not None:
-            cls = F.cross_entropy(gen_logits, which)
+            cls = F.cross_entropy(gen_logits.reshape(len(which), -1), which)
             loss = loss + self.config.mgan_beta * cls
             logs["mgan_ce"] = cls.item()
         return loss, logs
@@ -220,7 +221,7 @@ class GAN(GenerativeModel):
             ms = mode_seeking_loss(z, fake)
             loss, logs["mode_seeking"] = loss + c.mode_seeking * ms, ms.item()
         if gen_logits is not None:
-            loss = loss + c.mgan_beta * F.cross_entropy(gen_logits, which)
+            loss = loss + c.mgan_beta * F.cross_entropy(gen_logits.reshape(len(which), -1), which)
         logs["g_loss"] = loss.item()
         return loss, logs
 

@@ -167,14 +167,16 @@ class MinibatchStdDev(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """D(x, y) → (logit (B,), generator-classifier logits (B, K) or None).
+    """D(x, y) → (logit (B,), generator-classifier logits (B, pack·K) or None).
 
     φ = MLP or strided conv body; optional minibatch features; head ψ; projection ⟨e_y, φ(x)⟩ when
-    class-conditional; an extra K-way head when ``n_generators > 1`` (MGAN).
+    class-conditional; an extra K-way head when ``n_generators > 1`` (MGAN), one per member of a
+    pack (``shape`` is then the packed shape, ``packed_shape``).
     """
 
     def __init__(self, shape: tuple[int, ...], arch: str, hidden: int, depth: int, channels: int, *,
-                 num_classes: int = 0, minibatch_disc: int = 0, mbstd: bool = False, n_generators: int = 1):
+                 num_classes: int = 0, minibatch_disc: int = 0, mbstd: bool = False, n_generators: int = 1,
+                 pack: int = 1):
         super().__init__()
         if arch == "mlp":
             self.body = nn.Sequential(nn.Flatten(), mlp(math.prod(shape), hidden, depth, None))
@@ -197,7 +199,7 @@ class Discriminator(nn.Module):
         feat_out = feat + minibatch_disc + int(mbstd)
         self.head = nn.Linear(feat_out, 1)
         self.embed = nn.Embedding(num_classes, feat) if num_classes else None
-        self.gen_head = nn.Linear(feat_out, n_generators) if n_generators > 1 else None
+        self.gen_head = nn.Linear(feat_out, n_generators * pack) if n_generators > 1 else None
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         phi = self.body(x)
