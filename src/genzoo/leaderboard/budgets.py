@@ -18,7 +18,7 @@ STEPS: dict[str, dict[str, tuple[int, int]]] = {
     "glow": {"2d": (200, 1500), "image": (50, 300)},
     "ffjord": {"2d": (150, 400)},
     "vae": {"2d": (200, 2000), "image": (150, 1500), "text": (20, 300)},  # text: GRU over 128-char rows
-    "gan": {"2d": (300, 2000), "image": (100, 800)},
+    "gan": {"2d": (300, 7000), "image": (100, 800)},  # 2d default = GAN.kind_defaults (what `genzoo train` runs)
     "ebm": {"2d": (60, 500), "image": (8, 40)},
     "ddpm": {"2d": (60, 400), "image": (15, 300)},
     "flow-matching": {"2d": (200, 1500), "image": (30, 300)},

@@ -14,7 +14,9 @@ learning rates ``lr_d_mult`` and ``n_critic`` D steps per G step, Heusel et al. 
 Mode-collapse mitigations (each a switch): ``minibatch_disc=K`` (Salimans et al. 2016), ``mbstd``
 (Karras et al. 2018), ``unrolled=k`` (Metz et al. 2017), ``mode_seeking=λ`` (Mao et al. 2019),
 ``n_generators=K`` (MGAN, Hoang et al. 2018: K generators, a K-way classifier head on D, G adds
-β·CE(C(G_k(z)), k) so the generators specialise on different modes).
+β·CE(C(G_k(z)), k) so the generators specialise on different modes), ``pack=k`` (PacGAN, Lin et al.
+2018: D judges k samples concatenated, real with real and fake with fake; the batch must be
+divisible by k).
 
 Architectures: MLP (2-D, tabular), DCGAN conv (8x8 / 16x16 images), class-conditional G with a
 projection discriminator when ``num_classes > 0``.
@@ -40,7 +42,7 @@ from ..objectives.gan_losses import LOSSES, gradient_penalty, r1_penalty
 from ..registry import register_model
 from ..utils import model_device, rand, randn, unpack_batch
 from .gan_mitigations import diff_augment, mode_seeking_loss, unrolled_discriminator_state
-from .gan_nets import Discriminator, Generator, apply_spectral_norm
+from .gan_nets import Discriminator, Generator, apply_spectral_norm, grouped_forward, pack_samples, packed_shape
 
 
 @dataclass
@@ -67,6 +69,7 @@ class GANConfig(ModelConfig):
     mode_seeking: float = 0.0       # λ of the mode-seeking regulariser
     n_generators: int = 1           # > 1: MGAN
     mgan_beta: float = 0.5          # β of the MGAN generator-classification term
+    pack: int = 1                   # PacGAN: D judges ``pack`` samples at once (1 = plain D)
 
 
 @register_model("gan")
@@ -76,6 +79,14 @@ class GAN(GenerativeModel):
     log_prob_kind = "none"
     manual_optimization = True
     default_budget = {"steps": 3000, "batch_size": 256, "lr": 5e-4}
+    #: 2-D data (issue 21): MGAN with 25 generators + minibatch stddev, TTUR. At the 3-CPU-minute
+    #: budget a single generator (plain, packed with pack=4, R1, TTUR up to 10x) stayed at 0-1/25
+    #: modes with ~2% high-quality samples on 25gaussians (σ = 0.05): it spreads over the square and
+    #: does not sharpen within 4000 steps; benchmarks/results/gan.md has the figures and the per-seed
+    #: table of ``benchmarks/gan_defaults.py``. The Trainer's EMA of the weights (0.999) and cosine decay
+    #: are kept: the EMA generator had e.g. 0.85 vs 0.65 high-quality samples for the raw one.
+    kind_defaults = {"2d": {"budget": {"steps": 7000, "batch_size": 256, "lr": 1e-3},
+                            "config": {"n_generators": 25, "mbstd": True, "lr_d_mult": 2.0, "hidden": 64}}}
 
     def __init__(self, config: GANConfig):
         super().__init__(config)
@@ -85,15 +96,18 @@ class GAN(GenerativeModel):
         arch = c.arch if c.arch != "auto" else ("dcgan" if len(c.shape) == 3 else "mlp")
         if arch not in ("mlp", "dcgan"):
             raise ConfigError(f"unknown GAN arch {c.arch!r}; choose mlp, dcgan or auto")
-        if c.n_generators < 1 or c.n_critic < 1:
-            raise ConfigError("n_generators and n_critic must be >= 1")
+        if c.n_generators < 1 or c.n_critic < 1 or c.pack < 1:
+            raise ConfigError("n_generators, n_critic and pack must be >= 1")
+        if c.pack > 1 and c.num_classes:
+            raise ConfigError("pack > 1 works with unconditional GANs; drop pack= or conditional=")
         if c.diffaug and len(c.shape) != 3:
             raise ConfigError("diffaug works on images (C, H, W); set diffaug= for 2-D data")
         self.arch = arch
         self.generators = nn.ModuleList(
             Generator(c.shape, c.z_dim, arch, c.hidden, c.depth, c.channels, c.num_classes) for _ in range(c.n_generators))
-        self.discriminator = Discriminator(c.shape, arch, c.hidden, c.depth, c.channels, num_classes=c.num_classes,
-                                           minibatch_disc=c.minibatch_disc, mbstd=c.mbstd, n_generators=c.n_generators)
+        self.discriminator = Discriminator(packed_shape(c.shape, c.pack), arch, c.hidden, c.depth, c.channels, num_classes=c.num_classes,
+                                           minibatch_disc=c.minibatch_disc, mbstd=c.mbstd, n_generators=c.n_generators,
+                                           pack=c.pack)
         if c.spectral_norm:
             apply_spectral_norm(self.discriminator)
         self.d_loss_fn, self.g_loss_fn = LOSSES[c.loss]
@@ -118,15 +132,11 @@ class GAN(GenerativeModel):
 
     # --- generator -------------------------------------------------------------------------
     def generate(self, z: Tensor, y: Tensor | None = None, which: Tensor | None = None) -> Tensor:
-        """G(z, y); with several generators, row i comes from generator ``which[i]``."""
+        """G(z, y); with several generators, row i comes from generator ``which[i]`` (the K
+        generators run as one batched computation, ``gan_nets.grouped_forward``)."""
         if len(self.generators) == 1:
             return self.generators[0](z, y)
-        out = z.new_empty(len(z), *self.config.shape)
-        for k, g in enumerate(self.generators):
-            rows = (which == k).nonzero().squeeze(1)
-            if len(rows):
-                out[rows] = g(z[rows], None if y is None else y[rows])
-        return out
+        return grouped_forward(self.generators, z, y, which)
 
     def _latents(self, n: int, y: Tensor | None, generator=None) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """z ~ N(0, I), a class per row when conditional (given or uniform), a generator index per row."""
@@ -161,14 +171,18 @@ class GAN(GenerativeModel):
     def _augment(self, x: Tensor) -> Tensor:
         return diff_augment(x, self.config.diffaug) if self.config.diffaug else x
 
+    def _d_input(self, x: Tensor) -> Tensor:
+        """What D sees: the (augmented) batch, packed ``pack`` samples per D input (PacGAN)."""
+        return pack_samples(self._augment(x), self.config.pack)
+
     def _d_objective(self, disc, real: Tensor, fake: Tensor, y: Tensor | None, which: Tensor | None) -> tuple[Tensor, dict]:
         """The D loss (without penalties) for a callable ``disc(x, y) -> (logit, gen_logits)``."""
-        r, _ = disc(self._augment(real), y)
-        f, gen_logits = disc(self._augment(fake), y)
+        r, _ = disc(self._d_input(real), y)
+        f, gen_logits = disc(self._d_input(fake), y)
         loss = self.d_loss_fn(r, f)
         logs = {"d_real": r.mean().item(), "d_fake": f.mean().item()}
         if gen_logits is not None:
-            cls = F.cross_entropy(gen_logits, which)
+            cls = F.cross_entropy(gen_logits.reshape(len(which), -1), which)
             loss = loss + self.config.mgan_beta * cls
             logs["mgan_ce"] = cls.item()
         return loss, logs
@@ -180,11 +194,12 @@ class GAN(GenerativeModel):
             fake = self.generate(z, y_fake, which)
         loss, logs = self._d_objective(self.discriminator, real, fake, y, which)
         critic = lambda t: self.discriminator(t, y)[0]  # noqa: E731
+        k = self.config.pack  # the penalties act on D's (packed) inputs
         if self.config.loss == "wgan-gp":
-            gp = gradient_penalty(critic, real, fake)
+            gp = gradient_penalty(critic, pack_samples(real, k), pack_samples(fake, k))
             loss, logs["gp"] = loss + self.config.gp_weight * gp, gp.item()
         if self.config.r1:
-            r1 = r1_penalty(critic, real)
+            r1 = r1_penalty(critic, pack_samples(real, k))
             loss, logs["r1"] = loss + self.config.r1 * r1, r1.item()
         logs["d_loss"] = loss.item()
         return loss, logs
@@ -199,20 +214,23 @@ class GAN(GenerativeModel):
             state = unrolled_discriminator_state(
                 self.discriminator, lambda call: self._d_objective(call, real, fake, y, which)[0], c.unrolled, c.unroll_lr)
             disc = lambda x, y=None: functional_call(self.discriminator, state, (x, y))  # noqa: E731
-        f, gen_logits = disc(self._augment(fake), y)
+        f, gen_logits = disc(self._d_input(fake), y)
         loss = self.g_loss_fn(f)
         logs: dict[str, float] = {}
         if c.mode_seeking:
             ms = mode_seeking_loss(z, fake)
             loss, logs["mode_seeking"] = loss + c.mode_seeking * ms, ms.item()
         if gen_logits is not None:
-            loss = loss + c.mgan_beta * F.cross_entropy(gen_logits, which)
+            loss = loss + c.mgan_beta * F.cross_entropy(gen_logits.reshape(len(which), -1), which)
         logs["g_loss"] = loss.item()
         return loss, logs
 
     def loss(self, batch) -> dict[str, Tensor]:
-        """Both players' losses on one batch (for logging / validation; training uses training_step)."""
+        """Both players' losses on one batch (for logging / validation; training uses training_step).
+        With ``pack = k`` the last ``len(x) mod k`` examples are left out."""
         x, y = self._xy(batch)
+        keep = len(x) - len(x) % self.config.pack
+        x, y = x[:keep], (None if y is None else y[:keep])
         d_loss, _ = self.discriminator_loss(x, y)
         g_loss, _ = self.generator_loss(len(x), y, x)
         return {"loss": d_loss.detach() + g_loss.detach(), "d_loss": d_loss.detach(), "g_loss": g_loss.detach()}

@@ -9,6 +9,10 @@ generators, a discriminator with optional minibatch features and a projection he
 - Minibatch standard deviation (Karras et al. 2018, §3): the feature-averaged std over a group of
   examples, appended as one extra feature.
 - MGAN head (Hoang et al. 2018): D also outputs K logits classifying which generator made a sample.
+- PacGAN packing (Lin et al. 2018, "PacGAN: the power of two samples in generative adversarial
+  networks"): D judges k samples at once, D(x₁ ⊕ … ⊕ x_k), all real or all fake. A collapsed G
+  gives packs of near-identical samples, which D tells apart from real packs easily, so packing
+  penalises mode collapse; k consecutive rows are concatenated along the feature / channel axis.
 """
 from __future__ import annotations
 
@@ -37,6 +41,20 @@ def conv_levels(shape: tuple[int, ...]) -> int:
     return int(math.log2(shape[1] // 4))
 
 
+def packed_shape(shape: tuple[int, ...], pack: int) -> tuple[int, ...]:
+    """The shape of one D input when ``pack`` samples of ``shape`` are concatenated (features/channels)."""
+    return (shape[0] * pack, *shape[1:])
+
+
+def pack_samples(x: Tensor, pack: int) -> Tensor:
+    """(B, C, ...) → (B / pack, pack·C, ...): row i holds samples i·pack … i·pack + pack − 1."""
+    if pack == 1:
+        return x
+    if len(x) % pack:
+        raise ConfigError(f"pack={pack} needs a batch size divisible by {pack}, got {len(x)}; change --batch-size or pack=")
+    return x.reshape(len(x) // pack, pack * x.shape[1], *x.shape[2:])
+
+
 class Generator(nn.Module):
     """G(z, y): z (and a class embedding when conditional) → a sample of ``shape``."""
 
@@ -63,6 +81,39 @@ class Generator(nn.Module):
         if self.embed is not None:
             z = torch.cat([z, self.embed(y)], dim=1)
         return self.net(z).view(len(z), *self.shape)
+
+
+def grouped_forward(modules: nn.ModuleList, z: Tensor, y: Tensor | None, which: Tensor) -> Tensor:
+    """Row i of the output is ``modules[which[i]](z[i], y[i])``, for K modules of one architecture
+    computed as one batched call (MGAN's K generators).
+
+    The rows are sorted by module into a zero-padded (K, m, ...) buffer, m = the largest group;
+    the K modules' parameters are stacked (``torch.stack``, so gradients reach each module) and
+    the template module runs once under ``torch.func.vmap`` (Linear layers become one batched
+    matmul over K). Padding rows are computed and dropped: they get no gradient.
+    """
+    from torch.func import functional_call, vmap
+
+    k, n = len(modules), len(z)
+    counts = torch.bincount(which, minlength=k)
+    order = torch.argsort(which, stable=True)
+    group = which[order]
+    slot = torch.arange(n, device=z.device) - (torch.cumsum(counts, 0) - counts)[group]
+    m = int(counts.max()) if n else 0
+    zs = z.new_zeros(k, m, *z.shape[1:])
+    zs[group, slot] = z[order]
+    ys = None
+    if y is not None:
+        ys = y.new_zeros(k, m)
+        ys[group, slot] = y[order]
+    names = [name for name, _ in modules[0].named_parameters()]
+    per_module = [dict(mod.named_parameters()) for mod in modules]
+    stacked = {name: torch.stack([p[name] for p in per_module]) for name in names}
+    run = lambda params, zk, yk: functional_call(modules[0], params, (zk, yk))  # noqa: E731
+    out_k = vmap(run, in_dims=(0, 0, None if ys is None else 0))(stacked, zs, ys)
+    out = out_k.new_empty(n, *out_k.shape[2:])
+    out[order] = out_k[group, slot]
+    return out
 
 
 class PairwiseL1(torch.autograd.Function):
@@ -116,14 +167,16 @@ class MinibatchStdDev(nn.Module):
 
 
 class Discriminator(nn.Module):
-    """D(x, y) → (logit (B,), generator-classifier logits (B, K) or None).
+    """D(x, y) → (logit (B,), generator-classifier logits (B, pack·K) or None).
 
     φ = MLP or strided conv body; optional minibatch features; head ψ; projection ⟨e_y, φ(x)⟩ when
-    class-conditional; an extra K-way head when ``n_generators > 1`` (MGAN).
+    class-conditional; an extra K-way head when ``n_generators > 1`` (MGAN), one per member of a
+    pack (``shape`` is then the packed shape, ``packed_shape``).
     """
 
     def __init__(self, shape: tuple[int, ...], arch: str, hidden: int, depth: int, channels: int, *,
-                 num_classes: int = 0, minibatch_disc: int = 0, mbstd: bool = False, n_generators: int = 1):
+                 num_classes: int = 0, minibatch_disc: int = 0, mbstd: bool = False, n_generators: int = 1,
+                 pack: int = 1):
         super().__init__()
         if arch == "mlp":
             self.body = nn.Sequential(nn.Flatten(), mlp(math.prod(shape), hidden, depth, None))
@@ -146,7 +199,7 @@ class Discriminator(nn.Module):
         feat_out = feat + minibatch_disc + int(mbstd)
         self.head = nn.Linear(feat_out, 1)
         self.embed = nn.Embedding(num_classes, feat) if num_classes else None
-        self.gen_head = nn.Linear(feat_out, n_generators) if n_generators > 1 else None
+        self.gen_head = nn.Linear(feat_out, n_generators * pack) if n_generators > 1 else None
 
     def forward(self, x: Tensor, y: Tensor | None = None) -> tuple[Tensor, Tensor | None]:
         phi = self.body(x)
