@@ -1,10 +1,14 @@
-"""genzoo: every family of generative model under one API (see DESIGN / docs/architecture.md)."""
+"""genzoo: every family of generative model under one API (see DESIGN / docs/architecture.md).
+
+Only the errors, the registry functions and the version are imported with the package; every
+other public name (``GenerativeModel``, ``build``, ``Trainer``, ...) is imported on first use
+(PEP 562), so that ``import genzoo`` and ``genzoo --help`` / ``genzoo list`` do not pay for torch.
+"""
+import importlib
+
+from ._version import GENZOO_VERSION as __version__
 from .errors import CheckpointError, ConfigError, DataError, GenzooError, NotSupported, TrainingDiverged
-from .model import GenerativeModel, ModelConfig
 from .registry import list_datasets, list_metrics, list_models, register_model
-from .serialization import GENZOO_VERSION as __version__
-from .data import GenDataset, load_dataset
-from .api import build, evaluate, load
 
 __all__ = [
     "GenerativeModel", "ModelConfig", "Trainer", "GenDataset",
@@ -13,19 +17,26 @@ __all__ = [
     "GenzooError", "NotSupported", "ConfigError", "DataError", "CheckpointError", "TrainingDiverged",
 ]
 
+#: public name -> the submodule that defines it (imported on first access)
+_LAZY = {
+    "GenerativeModel": ".model", "ModelConfig": ".model",
+    "GenDataset": ".data", "load_dataset": ".data",
+    "build": ".api", "load": ".api", "evaluate": ".api",
+    "Trainer": ".training",
+    "pipeline": ".pipelines",  # gz.pipeline("text-generation", model=DIR), like transformers
+}
+_SUBPACKAGES = ("metrics", "models", "pipelines", "samplers", "objectives", "nn", "leaderboard", "data", "training")
+
 
 def __getattr__(name: str):
-    # the Trainer (and its plotting stack) is imported on first use to keep `import genzoo` light
-    if name == "Trainer":
-        from .training import Trainer
-
-        return Trainer
-    if name == "pipeline":  # gz.pipeline("text-generation", model=DIR), like transformers
-        from .pipelines import pipeline
-
-        return pipeline
-    if name in ("metrics", "models", "pipelines", "samplers", "objectives", "nn", "leaderboard"):
-        import importlib  # gz.metrics.fid_from_features(...) without importing it eagerly
-
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value  # later look-ups skip this function
+        return value
+    if name in _SUBPACKAGES:  # gz.metrics.fid_from_features(...) without importing it eagerly
         return importlib.import_module("." + name, __name__)
     raise AttributeError(f"module 'genzoo' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(set(globals()) | set(_LAZY) | set(_SUBPACKAGES))

@@ -2,7 +2,9 @@
 
 Model modules in ``genzoo.models`` register themselves with ``@register_model("name")``; they are
 discovered by importing every module of that package on first use, so adding a file adds a model
-everywhere (CLI, ``gz.build``, the leaderboard) with no edits elsewhere.
+everywhere (CLI, ``gz.build``, the leaderboard) with no edits elsewhere. ``get(name)`` first imports
+only the module that the stored catalog (catalog.py) names for ``name``, so ``gz.build("nsf")``
+does not import every family.
 """
 from __future__ import annotations
 
@@ -40,12 +42,26 @@ class Registry:
         for info in pkgutil.walk_packages(pkg.__path__, prefix=pkg.__name__ + "."):
             importlib.import_module(info.name)
 
+    def _import_hint(self, name: str) -> None:
+        """Import the module the stored catalog names for ``name`` (catalog.py); no-op if unknown."""
+        from .catalog import module_of
+
+        module = module_of(self.kind, name)
+        if module is not None and module.startswith(self.package + "."):
+            try:
+                importlib.import_module(module)
+            except ImportError:
+                pass  # a stale hint: discover() imports every module and reports real errors
+
     def names(self) -> list[str]:
         self.discover()
         return sorted(self._entries)
 
     def get(self, name: str) -> Any:
-        self.discover()
+        if name not in self._entries and not self._discovered:
+            self._import_hint(name)  # import only the module that registers ``name``
+        if name not in self._entries:
+            self.discover()
         if name not in self._entries:
             raise unknown_name(self.kind, name, self._entries)
         return self._entries[name]

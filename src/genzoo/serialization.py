@@ -17,9 +17,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 
+from ._version import GENZOO_VERSION
 from .errors import CheckpointError, ConfigError
 
-GENZOO_VERSION = "0.1.0"
 CONFIG_NAME = "config.json"
 WEIGHTS_NAME = "model.safetensors"
 

@@ -266,6 +266,6 @@ def test_a_failing_sampler_warns_and_training_goes_on(tmp_path):
             raise RuntimeError("boom")
 
     with pytest.warns(UserWarning, match=r"sampling at step 1 failed \(RuntimeError: boom\); training goes on without") as record:
-        _, trainer = train(BadSampler, steps=4, out=tmp_path)
+        _, trainer = train(BadSampler, steps=4, out=tmp_path, sample_every=1)
     assert len(record) == 1 and trainer.step == 4 and (tmp_path / "model.safetensors").is_file()
     assert not (tmp_path / "samples").exists()

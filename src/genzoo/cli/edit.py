@@ -13,12 +13,14 @@ frames between each consecutive pair of inputs).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-import torch
 import typer
 
 from ..errors import ConfigError
+
+if TYPE_CHECKING:
+    import torch
 
 MODES = ("inpaint", "img2img", "interpolate")
 
@@ -55,6 +57,7 @@ def load_mask(spec: str, height: int, width: int) -> torch.Tensor:
     from ..editing import region_mask
 
     if Path(spec).is_file():
+        import torch
         from PIL import Image
 
         arr = torch.tensor(list(Image.open(spec).convert("L").resize((width, height)).getdata()), dtype=torch.float32)
@@ -81,6 +84,8 @@ def edit(
     out: Optional[Path] = typer.Option(None, help="Output PNG (default RUN/edit-MODE.png)."),
 ):
     """Edit images with a diffusion model: inpaint, SDEdit img2img, or interpolate in the DDIM latent."""
+    import torch
+
     from ..pipelines.diffusion import DiffusionPipeline, Img2ImgPipeline, InpaintPipeline
     from ..plotting import save_samples
 

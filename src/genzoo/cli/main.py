@@ -38,16 +38,16 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show tracebacks ins
 @app.command("list")
 def list_cmd():
     """List the registered models, datasets and metrics."""
-    import genzoo as gz
-    from ..registry import MODELS
+    from ..catalog import listing  # a stored copy of the registries: no torch import
 
+    found = listing()
     typer.echo("models:")
-    for name, cls in MODELS.items():
-        typer.echo(f"  {name:<14} data: {', '.join(cls.data_kinds):<18} log_prob: {cls.log_prob_kind}")
-    names = gz.list_datasets()
+    for name, info in found["models"].items():
+        typer.echo(f"  {name:<14} data: {', '.join(info['data_kinds']):<18} log_prob: {info['log_prob_kind']}")
+    names = found["datasets"]
     typer.echo("datasets: " + ", ".join(n for n in names if not n.endswith(":")))
     typer.echo("          " + ", ".join(n + "PATH" for n in names if n.endswith(":")) + " (your own files)")
-    typer.echo("metrics:  " + ", ".join(gz.list_metrics()))
+    typer.echo("metrics:  " + ", ".join(found["metrics"]))
 
 
 @app.command()

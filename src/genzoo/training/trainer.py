@@ -94,7 +94,8 @@ class Trainer:
                 raise ConfigError(f"{name}={value} is out of range (weight_decay, warmup, grad_clip >= 0; "
                                   "0 <= ema_decay < 1, or None to turn the EMA off)")
         self.log_every = _positive_int("log_every", log_every or max(1, min(100, self.steps // 50)))
-        self.sample_every = max(1, self.steps // 4) if sample_every is None else int(sample_every)
+        # a grid costs about as much as tens of steps: short runs draw one every 1000 steps and at the end
+        self.sample_every = max(1000, self.steps // 4) if sample_every is None else int(sample_every)
         self.checkpoint_every = min(1000, max(1, self.steps // 4)) if checkpoint_every is None else int(checkpoint_every)
         self.callbacks, self.progress, self.resume = list(callbacks), progress, resume
         if resume and out is None:
@@ -151,6 +152,7 @@ class Trainer:
         self._lr_lambda = LRLambda(steps=self.steps, warmup=self.warmup, schedule=self.schedule, plan=self.lr_plan)
         self.schedulers = [torch.optim.lr_scheduler.LambdaLR(opt, self._lr_lambda) for opt in self.optimizers]
         self.ema = EMA(model, self.ema_decay) if self.ema_decay is not None else None
+        self._params = list(model.parameters())  # once: not a walk of the module tree every step
         self.data_generator = torch.Generator().manual_seed(self.seed)
         self.perm: Tensor | None = None
         self.epoch, self.pos, self._elapsed_before = -1, 0, 0.0
@@ -280,7 +282,7 @@ class Trainer:
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
         loss.backward()
-        params = [p for p in self.model.parameters() if p.grad is not None]
+        params = [p for p in self._params if p.grad is not None]
         total = torch.nn.utils.get_total_norm([p.grad for p in params]) if params else torch.zeros(())
         logs = {"loss": float(loss.detach()), **_scalars(out, skip="loss"), "grad_norm": float(total)}
         self._check_finite(logs, ("loss", "grad_norm"))
