@@ -32,7 +32,7 @@ DEMO_BUDGETS: dict[str, dict[str, dict]] = {
     "made": {"image": {"steps": 2500, "num_samples": 256}},                                          # 47 s
     "pixelcnn": {"image": {"steps": 300, "num_samples": 256}},                                       # 101 s
     "vae": {"2d": {"steps": 1000}, "image": {"steps": 2000, "num_samples": 256}},                    # 15 s, 21 s
-    "gan": {"2d": {"steps": 2000}, "image": {"steps": 800, "num_samples": 256}},                     # ?, 49 s
+    "gan": {"2d": {"steps": 2000}, "image": {"steps": 800, "num_samples": 256}},                     # 36 s, 49 s
     "flow-matching": {"2d": {"steps": 600}},                                                         # 25 s
 }
 DEMO_DATASETS = ["8gaussians", "digits"]
