@@ -57,6 +57,7 @@ def train(
     steps: Optional[int] = typer.Option(None, help="Optimisation steps (default: the family's budget)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     lr: Optional[float] = typer.Option(None),
+    ema_decay: Optional[float] = typer.Option(None, "--ema-decay", help="EMA decay of the weights (default: the family's for the data kind, else 0.999; 0 turns it off)."),
     seed: int = typer.Option(0),
     out: Optional[Path] = typer.Option(None, help="Run directory (default runs/MODEL-DATA)."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Model config override key=value (repeatable)."),
@@ -72,7 +73,7 @@ def train(
     """Train MODEL on a dataset; writes the model, loss curve, samples and checkpoints to --out."""
     from .runs import train_run
 
-    path = train_run(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed, out=out,
+    path = train_run(model, data, steps=steps, batch_size=batch_size, lr=lr, ema_decay=ema_decay, seed=seed, out=out,
                      overrides=parse_assignments(set_, "--set"), data_args=parse_assignments(data_arg, "--data-arg"),
                      resume=resume, overwrite=overwrite, checkpoint_every=checkpoint_every,
                      sample_every=sample_every, bf16=bf16, device=device, progress=progress)

@@ -31,7 +31,7 @@ def load_data(name: str, split: str, data_args: dict[str, Any] | None = None):
         raise ConfigError(f"dataset {name!r} does not take these --data-arg options: {e}") from None
 
 
-def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, lr=None, seed=0, out=None,
+def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, lr=None, ema_decay=None, seed=0, out=None,
               overrides=None, data_args=None, resume=None, overwrite=False, checkpoint_every=None,
               sample_every=None, bf16=False, device="cpu", progress=True) -> Path:
     """Build ``model_name`` for ``data_name``, train it with the Trainer and save it to ``out``."""
@@ -44,6 +44,8 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
             raise ConfigError(f"{flag} must be a positive integer, got {value}")
     if lr is not None and not lr > 0:
         raise ConfigError(f"--lr must be positive, got {lr}")
+    if ema_decay is not None and not 0 <= ema_decay < 1:
+        raise ConfigError(f"--ema-decay must be in [0, 1) (0 turns the EMA off), got {ema_decay}")
     if resume is not None:
         if out is not None and Path(out) != Path(resume):
             raise ConfigError("--resume DIR continues the run in DIR; drop --out or make it the same directory")
@@ -64,11 +66,12 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
     model = gz.build(model_name, data, **(overrides or {}))
     trainer = gz.Trainer(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed, out=out,
                          checkpoint_every=checkpoint_every, sample_every=sample_every, bf16=bf16,
-                         device=device, progress=progress, resume=resume is not None)
+                         device=device, progress=progress, resume=resume is not None,
+                         **({} if ema_decay is None else {"ema_decay": ema_decay}))
     trainer.fit()
     write_json(out / "run.json", {"model": model_name, "data": data_name, "data_args": data_args or {},
                                   "overrides": overrides or {}, "seed": seed, "steps": trainer.steps,
-                                  "batch_size": trainer.batch_size, "lr": trainer.lr})
+                                  "batch_size": trainer.batch_size, "lr": trainer.lr, "ema_decay": trainer.ema_decay})
     return out
 
 
