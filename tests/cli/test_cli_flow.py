@@ -45,3 +45,18 @@ def test_list_names_every_family(capsys):
     for name in gz.list_models():
         assert name in out
     assert "8gaussians" in out and "nll" in out
+
+
+def test_eval_samples_file_and_num_samples(trained, tmp_path, capsys):
+    """`genzoo sample --out F.safetensors` then `genzoo eval F.safetensors`: the same modes figure as
+    `genzoo eval RUN --num-samples N` for the same samples (seed 0, one draw of N)."""
+    path = tmp_path / "s.safetensors"
+    main(["sample", str(trained), "-n", "300", "--out", str(path)])
+    capsys.readouterr()
+    main(["eval", str(path), "--data", "8gaussians", "--metrics", "modes", "--json"])
+    from_file = json.loads(capsys.readouterr().out)
+    main(["eval", str(trained), "--data", "8gaussians", "--metrics", "modes", "--num-samples", "300", "--json"])
+    from_run = json.loads(capsys.readouterr().out)
+    assert from_file == from_run and from_file["modes"] == 8
+    with pytest.raises(SystemExit):
+        main(["eval", str(trained), "--data", "8gaussians", "--metrics", "modes", "--num-samples", "0"])

@@ -104,18 +104,20 @@ def sample(
 
 @app.command("eval")
 def eval_cmd(
-    run: Path = typer.Argument(..., help="A saved model directory."),
+    run: Path = typer.Argument(..., help="A saved model directory, or samples from `genzoo sample --out FILE.safetensors`."),
     data: str = typer.Option(..., "--data"),
     metrics: str = typer.Option("nll", help="Comma-separated metric names (genzoo list)."),
     split: str = typer.Option("test"),
     data_arg: Optional[list[str]] = typer.Option(None, "--data-arg"),
     seed: int = typer.Option(0),
+    num_samples: Optional[int] = typer.Option(None, "--num-samples", help="Samples drawn for fid/kid/prdc/mmd/modes (default: the split's size)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ):
     """Evaluate a saved model on a dataset split."""
     from .runs import eval_run
 
-    results = eval_run(run, data, metrics=metrics, split=split, data_args=parse_assignments(data_arg, "--data-arg"), seed=seed)
+    results = eval_run(run, data, metrics=metrics, split=split, data_args=parse_assignments(data_arg, "--data-arg"), seed=seed,
+                       num_samples=num_samples)
     if as_json:
         typer.echo(json.dumps(results, sort_keys=True))
     else:
