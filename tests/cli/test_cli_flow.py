@@ -60,3 +60,11 @@ def test_eval_samples_file_and_num_samples(trained, tmp_path, capsys):
     assert from_file == from_run and from_file["modes"] == 8
     with pytest.raises(SystemExit):
         main(["eval", str(trained), "--data", "8gaussians", "--metrics", "modes", "--num-samples", "0"])
+
+
+def test_eval_max_examples(trained, capsys):
+    capsys.readouterr()
+    main(["eval", str(trained), "--data", "8gaussians", "--metrics", "nll", "--max-examples", "7", "--json"])
+    first7 = json.loads(capsys.readouterr().out)["nll"]
+    model, test = gz.load(trained), gz.load_dataset("8gaussians", "test")
+    assert abs(first7 + model.log_prob(test.x[:7]).mean().item()) < 1e-5

@@ -111,13 +111,14 @@ def eval_cmd(
     data_arg: Optional[list[str]] = typer.Option(None, "--data-arg"),
     seed: int = typer.Option(0),
     num_samples: Optional[int] = typer.Option(None, "--num-samples", help="Samples drawn for fid/kid/prdc/mmd/modes (default: the split's size)."),
+    max_examples: Optional[int] = typer.Option(None, "--max-examples", help="Score only the split's first N examples (default: all)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ):
     """Evaluate a saved model on a dataset split."""
     from .runs import eval_run
 
     results = eval_run(run, data, metrics=metrics, split=split, data_args=parse_assignments(data_arg, "--data-arg"), seed=seed,
-                       num_samples=num_samples)
+                       num_samples=num_samples, max_examples=max_examples)
     if as_json:
         typer.echo(json.dumps(results, sort_keys=True))
     else:

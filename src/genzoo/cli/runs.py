@@ -119,9 +119,10 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, **kw) -> Path | Non
 
 
 def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", data_args=None, seed: int = 0,
-             num_samples: int | None = None) -> dict:
+             num_samples: int | None = None, max_examples: int | None = None) -> dict:
     """Metrics of a saved model, or of a ``genzoo sample --out FILE.safetensors`` file (sample-based
-    metrics only). ``num_samples``: samples drawn for sample-based metrics (default: the split's size)."""
+    metrics only). ``num_samples``: samples drawn for sample-based metrics (default: the split's size);
+    ``max_examples``: score only the split's first N examples (default: all)."""
     import genzoo as gz
 
     names = [m.strip() for m in metrics.split(",") if m.strip()]
@@ -131,12 +132,14 @@ def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", 
 
     for name in names:
         METRICS.get(name)  # unknown names fail before the model is loaded
-    if num_samples is not None and num_samples <= 0:
-        raise ConfigError(f"--num-samples must be a positive integer, got {num_samples}")
+    for value, flag in ((num_samples, "--num-samples"), (max_examples, "--max-examples")):
+        if value is not None and value <= 0:
+            raise ConfigError(f"{flag} must be a positive integer, got {value}")
+    kw = {k: v for k, v in (("num_samples", num_samples), ("max_examples", max_examples)) if v is not None}
     if Path(run).suffix == ".safetensors":  # samples written by `genzoo sample --out FILE.safetensors`
         from ..serialization import load_tensors
 
-        results = gz.evaluate(load_tensors(run)["samples"], load_data(data_name, split, data_args or {}), metrics=names)
+        results = gz.evaluate(load_tensors(run)["samples"], load_data(data_name, split, data_args or {}), metrics=names, **kw)
         return {k: (float(v) if isinstance(v, (int, float)) or torch.is_tensor(v) else v) for k, v in results.items()}
     model = gz.load(run)
     args = dict(_run_info(Path(run)).get("data_args") or {}) if _run_info(Path(run)).get("data") == data_name else {}
@@ -144,6 +147,5 @@ def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", 
     data = load_data(data_name, split, args)
     if model.data_kinds and data.kind not in model.data_kinds:
         raise DataError(f"{run} holds a {model.model_type!r} model for {', '.join(model.data_kinds)} data; {data_name!r} is {data.kind} data")
-    kw = {} if num_samples is None else {"num_samples": num_samples}
     results = gz.evaluate(model, data, metrics=names, generator=torch.Generator().manual_seed(seed), **kw)
     return {k: (float(v) if isinstance(v, (int, float)) or torch.is_tensor(v) else v) for k, v in results.items()}
