@@ -68,3 +68,13 @@ def test_eval_max_examples(trained, capsys):
     first7 = json.loads(capsys.readouterr().out)["nll"]
     model, test = gz.load(trained), gz.load_dataset("8gaussians", "test")
     assert abs(first7 + model.log_prob(test.x[:7]).mean().item()) < 1e-5
+
+
+def test_train_ema_decay_flag(tmp_path):
+    """--ema-decay reaches the Trainer and run.json; unset, the family's default for the kind (ebm, 2-D: none)."""
+    main(["train", "gaussian", "--data", "moons", "--steps", "3", "--ema-decay", "0", "--out", str(tmp_path / "a"), "--no-progress"])
+    assert json.loads((tmp_path / "a" / "run.json").read_text())["ema_decay"] == 0.0
+    main(["train", "ebm", "--data", "moons", "--steps", "2", "--batch-size", "8", "--out", str(tmp_path / "b"), "--no-progress"])
+    assert json.loads((tmp_path / "b" / "run.json").read_text())["ema_decay"] is None
+    with pytest.raises(SystemExit):
+        main(["train", "gaussian", "--data", "moons", "--steps", "3", "--ema-decay", "1", "--out", str(tmp_path / "c")])
