@@ -137,7 +137,7 @@ def test_unknown_dirs_are_one_line_errors(what, tmp_path, capsys):
         (d / "config.json").write_text(json.dumps({"hidden": 3}))
         needle = "has no model_type"
     else:
-        d = d / "weights.safetensors"
+        d = d / "weights.bin"  # (a .safetensors file is read by eval as a samples file)
         d.write_bytes(b"")
         needle = "is a file, not a model directory"
     for cmd in (["eval", str(d), "--data", "moons"], ["sample", str(d)]):

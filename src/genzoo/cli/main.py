@@ -57,6 +57,7 @@ def train(
     steps: Optional[int] = typer.Option(None, help="Optimisation steps (default: the family's budget)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
     lr: Optional[float] = typer.Option(None),
+    ema_decay: Optional[float] = typer.Option(None, "--ema-decay", help="EMA decay of the weights (default: the family's for the data kind, else 0.999; 0 turns it off)."),
     seed: int = typer.Option(0),
     out: Optional[Path] = typer.Option(None, help="Run directory (default runs/MODEL-DATA)."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Model config override key=value (repeatable)."),
@@ -75,7 +76,7 @@ def train(
     """Train MODEL on a dataset; writes the model, loss curve, samples and checkpoints to --out."""
     from .runs import train_run
 
-    path = train_run(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed, out=out,
+    path = train_run(model, data, steps=steps, batch_size=batch_size, lr=lr, ema_decay=ema_decay, seed=seed, out=out,
                      overrides=parse_assignments(set_, "--set"), data_args=parse_assignments(data_arg, "--data-arg"),
                      resume=resume, overwrite=overwrite, checkpoint_every=checkpoint_every,
                      sample_every=sample_every, bf16=bf16, device=device, progress=progress, init_from=init_from)
@@ -106,18 +107,21 @@ def sample(
 
 @app.command("eval")
 def eval_cmd(
-    run: Path = typer.Argument(..., help="A saved model directory."),
+    run: Path = typer.Argument(..., help="A saved model directory, or samples from `genzoo sample --out FILE.safetensors`."),
     data: str = typer.Option(..., "--data"),
     metrics: str = typer.Option("nll", help="Comma-separated metric names (genzoo list)."),
     split: str = typer.Option("test"),
     data_arg: Optional[list[str]] = typer.Option(None, "--data-arg"),
     seed: int = typer.Option(0),
+    num_samples: Optional[int] = typer.Option(None, "--num-samples", help="Samples drawn for fid/kid/prdc/mmd/modes (default: the split's size)."),
+    max_examples: Optional[int] = typer.Option(None, "--max-examples", help="Score only the split's first N examples (default: all)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
 ):
     """Evaluate a saved model on a dataset split."""
     from .runs import eval_run
 
-    results = eval_run(run, data, metrics=metrics, split=split, data_args=parse_assignments(data_arg, "--data-arg"), seed=seed)
+    results = eval_run(run, data, metrics=metrics, split=split, data_args=parse_assignments(data_arg, "--data-arg"), seed=seed,
+                       num_samples=num_samples, max_examples=max_examples)
     if as_json:
         typer.echo(json.dumps(results, sort_keys=True))
     else:

@@ -31,7 +31,7 @@ def load_data(name: str, split: str, data_args: dict[str, Any] | None = None):
         raise ConfigError(f"dataset {name!r} does not take these --data-arg options: {e}") from None
 
 
-def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, lr=None, seed=0, out=None,
+def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, lr=None, ema_decay=None, seed=0, out=None,
               overrides=None, data_args=None, resume=None, overwrite=False, checkpoint_every=None,
               sample_every=None, bf16=False, device="cpu", progress=True, init_from=None) -> Path:
     """Build ``model_name`` for ``data_name``, train it with the Trainer and save it to ``out``.
@@ -50,6 +50,8 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
         raise ConfigError(f"--lr must be positive, got {lr}")
     if resume is not None and init_from is not None:
         raise ConfigError("--init-from starts a new run and --resume continues one; use one of them")
+    if ema_decay is not None and not 0 <= ema_decay < 1:
+        raise ConfigError(f"--ema-decay must be in [0, 1) (0 turns the EMA off), got {ema_decay}")
     if resume is not None:
         if out is not None and Path(out) != Path(resume):
             raise ConfigError("--resume DIR continues the run in DIR; drop --out or make it the same directory")
@@ -84,12 +86,14 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
         check_data_fits(model, data, name)
     trainer = gz.Trainer(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed, out=out,
                          checkpoint_every=checkpoint_every, sample_every=sample_every, bf16=bf16,
-                         device=device, progress=progress, resume=resume is not None)
+                         device=device, progress=progress, resume=resume is not None,
+                         **({} if ema_decay is None else {"ema_decay": ema_decay}))
     if source is not None:
         trainer.init_from = name  # recorded in checkpoint/trainer_state.json
     trainer.fit()
     info = {"model": model_name, "data": data_name, "data_args": data_args or {}, "overrides": overrides or {},
-            "seed": seed, "steps": trainer.steps, "batch_size": trainer.batch_size, "lr": trainer.lr}
+            "seed": seed, "steps": trainer.steps, "batch_size": trainer.batch_size, "lr": trainer.lr,
+            "ema_decay": trainer.ema_decay}
     origin = str(init_from) if init_from is not None else _run_info(out).get("init_from") if resume is not None else None
     if origin is not None:
         info["init_from"] = origin
@@ -174,7 +178,11 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, **kw) -> Path | Non
     return out
 
 
-def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", data_args=None, seed: int = 0) -> dict:
+def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", data_args=None, seed: int = 0,
+             num_samples: int | None = None, max_examples: int | None = None) -> dict:
+    """Metrics of a saved model, or of a ``genzoo sample --out FILE.safetensors`` file (sample-based
+    metrics only). ``num_samples``: samples drawn for sample-based metrics (default: the split's size);
+    ``max_examples``: score only the split's first N examples (default: all)."""
     import genzoo as gz
 
     names = [m.strip() for m in metrics.split(",") if m.strip()]
@@ -184,6 +192,15 @@ def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", 
 
     for name in names:
         METRICS.get(name)  # unknown names fail before the model is loaded
+    for value, flag in ((num_samples, "--num-samples"), (max_examples, "--max-examples")):
+        if value is not None and value <= 0:
+            raise ConfigError(f"{flag} must be a positive integer, got {value}")
+    kw = {k: v for k, v in (("num_samples", num_samples), ("max_examples", max_examples)) if v is not None}
+    if Path(run).suffix == ".safetensors":  # samples written by `genzoo sample --out FILE.safetensors`
+        from ..serialization import load_tensors
+
+        results = gz.evaluate(load_tensors(run)["samples"], load_data(data_name, split, data_args or {}), metrics=names, **kw)
+        return {k: (float(v) if isinstance(v, (int, float)) or torch.is_tensor(v) else v) for k, v in results.items()}
     model = gz.load(run)
     args = dict(_run_info(Path(run)).get("data_args") or {}) if _run_info(Path(run)).get("data") == data_name else {}
     args.update(data_args or {})
@@ -191,5 +208,5 @@ def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", 
     data = load_data(data_name, split, args)
     if model.data_kinds and data.kind not in model.data_kinds:
         raise DataError(f"{run} holds a {model.model_type!r} model for {', '.join(model.data_kinds)} data; {data_name!r} is {data.kind} data")
-    results = gz.evaluate(model, data, metrics=names, generator=torch.Generator().manual_seed(seed))
+    results = gz.evaluate(model, data, metrics=names, generator=torch.Generator().manual_seed(seed), **kw)
     return {k: (float(v) if isinstance(v, (int, float)) or torch.is_tensor(v) else v) for k, v in results.items()}

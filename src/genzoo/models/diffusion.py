@@ -89,6 +89,8 @@ class DDPM(GenerativeModel):
     data_kinds = ("2d", "image", "tabular")
     log_prob_kind = "exact"
     default_budget = {"steps": 3000, "batch_size": 128, "lr": 1e-3}
+    #: 2-D: the settings of the ODE-likelihood figure (benchmarks/results/score.md, results/defaults.md)
+    kind_defaults = {"2d": {"budget": {"steps": 2500, "batch_size": 256, "lr": 2e-3}}}
 
     def __init__(self, config: DDPMConfig):
         super().__init__(config)

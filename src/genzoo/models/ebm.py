@@ -104,6 +104,8 @@ class EBM(GenerativeModel):
     log_prob_kind = "estimate"
     manual_optimization = True
     default_budget = {"steps": 2000, "batch_size": 256, "lr": 1e-3}
+    #: 2-D: 1000 steps without EMA, the settings of the 2-D NLL figures (benchmarks/results/ebm.md)
+    kind_defaults = {"2d": {"budget": {"steps": 1000, "batch_size": 256, "lr": 1e-3, "ema_decay": None}}}
 
     def __init__(self, config: EBMConfig):
         super().__init__(config)

@@ -61,6 +61,8 @@ class MADE(GenerativeModel):
     log_prob_kind = "exact"
     discrete_log_prob = True
     default_budget = {"steps": 3000, "batch_size": 128, "lr": 1e-3}
+    #: images: EMA 0.995, the setting of the digits / digits-bin bits/dim figures (results/defaults.md)
+    kind_defaults = {"image": {"budget": {"ema_decay": 0.995}}}
 
     def __init__(self, config: MADEConfig):
         super().__init__(config)

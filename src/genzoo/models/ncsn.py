@@ -57,6 +57,8 @@ class NCSN(ContinuousTimeModel):
     config_class = NCSNConfig
     log_prob_kind = "exact"
     default_budget = {"steps": 3000, "batch_size": 256, "lr": 1e-3}
+    #: 2-D: the settings of the ODE-likelihood figure (benchmarks/results/score.md, results/defaults.md)
+    kind_defaults = {"2d": {"budget": {"steps": 2500, "batch_size": 256, "lr": 2e-3}}}
 
     def __init__(self, config: NCSNConfig):
         super().__init__(config)

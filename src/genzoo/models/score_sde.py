@@ -55,6 +55,8 @@ class ScoreSDEConfig(DDPMConfig):
 class ScoreSDE(DDPM):
     config_class = ScoreSDEConfig
     log_prob_kind = "exact"
+    #: 2-D: the settings of the ODE-likelihood figure (benchmarks/results/score.md, results/defaults.md)
+    kind_defaults = {"2d": {"budget": {"steps": 6000, "batch_size": 512, "lr": 2e-3}}}
 
     def __init__(self, config: ScoreSDEConfig):
         if config.sampler not in SDE_SAMPLERS:

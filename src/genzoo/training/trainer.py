@@ -43,12 +43,14 @@ from .schedule import SCHEDULES, LRLambda, default_warmup, extend_plan
 #: settings that change the trajectory: they must be equal when resuming
 RUN_KEYS = ("steps", "batch_size", "lr", "seed", "weight_decay", "warmup", "schedule", "grad_clip",
             "ema_decay", "bf16")
+#: ``ema_decay`` left unset: the family's ``budget_for_kind(kind)["ema_decay"]`` if it has one, else 0.999
+KIND_DEFAULT: Any = "kind default"
 
 
 class Trainer:
     """Train ``model`` on ``data``; ``fit()`` returns the model holding the EMA weights.
 
-    ``steps``/``batch_size``/``lr`` default to ``model.budget_for_kind(data.kind)`` (on ``resume``, to the
+    ``steps``/``batch_size``/``lr``/``ema_decay`` default to ``model.budget_for_kind(data.kind)`` (on ``resume``, to the
     checkpoint's settings; see docs/training.md for every argument). With ``out`` the run writes
     ``metrics.jsonl``, ``loss.png``, ``samples/step_*.png``, ``checkpoint/`` and the final model
     (``genzoo.load(out)``). ``callbacks`` are ``fn(trainer, step, logs)`` called after each step
@@ -60,7 +62,7 @@ class Trainer:
     def __init__(self, model: GenerativeModel, data, *, steps: int | None = None, batch_size: int | None = None,
                  lr: float | None = None, seed: int = 0, out=None, weight_decay: float = 0.0,
                  warmup: int | None = None, schedule: str = "cosine", grad_clip: float | None = 1.0,
-                 ema_decay: float | None = 0.999, bf16: bool = False, device: str | torch.device = "cpu",
+                 ema_decay: float | None = KIND_DEFAULT, bf16: bool = False, device: str | torch.device = "cpu",
                  log_every: int | None = None, sample_every: int | None = None,
                  checkpoint_every: int | None = None, callbacks=(), progress: bool = True,
                  resume: bool = False, init_from=None):
@@ -71,6 +73,8 @@ class Trainer:
             saved = _saved_config(Path(out))
             steps, batch_size, lr, warmup = (saved.get(k) if v is None else v for k, v in
                                              (("steps", steps), ("batch_size", batch_size), ("lr", lr), ("warmup", warmup)))
+            if ema_decay is KIND_DEFAULT and "ema_decay" in saved:
+                ema_decay = saved["ema_decay"]
         self.model, self.data = model, _as_dataset(data)
         self.steps = _positive_int("steps", budget["steps"] if steps is None else steps)
         self.batch_size = _positive_int("batch_size", budget["batch_size"] if batch_size is None else batch_size)
@@ -84,6 +88,8 @@ class Trainer:
         self.seed, self.weight_decay, self.schedule = int(seed), float(weight_decay), schedule
         self.warmup = default_warmup(self.steps) if warmup is None else int(warmup)
         self.grad_clip = float(grad_clip) if grad_clip else None
+        if ema_decay is KIND_DEFAULT:
+            ema_decay = budget.get("ema_decay", 0.999)
         self.ema_decay = None if ema_decay is None else float(ema_decay)
         self.bf16, self.device = bool(bf16), torch.device(device)
         for name, value, ok in (("weight_decay", self.weight_decay, self.weight_decay >= 0),

@@ -37,6 +37,8 @@ class GlowConfig(CouplingFlowConfig):
 class Glow(FlowModel):
     config_class = GlowConfig
     image_transforms = True
+    #: 2-D: 8 steps of flow (the 8gaussians quality figure, benchmarks/results/flows.md)
+    kind_defaults = {"2d": {"config": {"steps": 8}}}
 
     @classmethod
     def contract_fixture(cls):
