@@ -171,12 +171,13 @@ def ppl_on_text(model_dir: str, data: str, modes) -> None:
             print(f"   {mode}, {kernel} kernel: perplexity {ppl:.4f} ({100 * (ppl / ref - 1):+.3f}% vs fp32)")
 
 
-def issue_protocol(name: str, new: int, prompt_len: int, rounds: int, batch: int = 1) -> None:
+def issue_protocol(name: str, new: int, prompt_len: int, rounds: int, batch: int = 1, forced: bool = False) -> None:
     """Issue 21's measurement: random weights saved by transformers' GPT2LMHeadModel and loaded with
     ``GPT.from_pretrained``; ``torch.inference_mode``; default threads; transformers called with
     ``min_new_tokens=new, pad_token_id=0``, genzoo with a plain ``model.generate(p, max_new_tokens=new,
     do_sample=False)`` (the default path). Also genzoo with ``decode_split = 1`` (one ``addmm`` per
-    layer: the default path before the timed split) and ``fast_decode = False`` (the module path).
+    layer: the default path before the timed split) and, with ``forced``, with the split forced to the
+    thread count.
     ``rounds`` interleaved rounds (one call of each per round); prints every round's ratio
     transformers time / genzoo time, their median, and the ratio of the best times."""
     import os
@@ -194,10 +195,11 @@ def issue_protocol(name: str, new: int, prompt_len: int, rounds: int, batch: int
     hf = GPT2LMHeadModel(GPT2Config(**SHAPES[name], bos_token_id=0, eos_token_id=0)).eval()
     with tempfile.TemporaryDirectory() as d:
         hf.save_pretrained(d)
-        models = {"genzoo default": GPT.from_pretrained(d), "genzoo addmm (before)": GPT.from_pretrained(d),
-                  "genzoo module path": GPT.from_pretrained(d)}
+        models = {"genzoo default": GPT.from_pretrained(d), "genzoo addmm (before)": GPT.from_pretrained(d)}
+        if forced:
+            models["genzoo split (forced)"] = GPT.from_pretrained(d)
+            models["genzoo split (forced)"].decode_split = torch.get_num_threads()
     models["genzoo addmm (before)"].decode_split = 1
-    models["genzoo module path"].fast_decode = False
     p = torch.randint(0, SHAPES[name]["vocab_size"], (batch, prompt_len), generator=torch.Generator().manual_seed(1))
     fns = {"transformers": lambda: hf.generate(p, max_new_tokens=new, min_new_tokens=new, do_sample=False, pad_token_id=0)}
     fns.update({impl: (lambda m=m: m.generate(p, max_new_tokens=new, do_sample=False)) for impl, m in models.items()})
@@ -212,11 +214,12 @@ def issue_protocol(name: str, new: int, prompt_len: int, rounds: int, batch: int
             same = bool((out == outs["transformers"]).all()) if out.shape == outs["transformers"].shape else False
             print(f"   {impl}: {out.shape[1] - prompt_len} new tokens, same as transformers: {same}")
         times = {impl: [] for impl in fns}
-        for _ in range(rounds):
+        for i in range(rounds):
             for impl, fn in fns.items():
                 start = time.perf_counter()
                 fn()
                 times[impl].append(time.perf_counter() - start)
+            print(f"   round {i + 1}: " + ", ".join(f"{impl} {t[-1]:.3f} s" for impl, t in times.items()), flush=True)
     hf_times = times.pop("transformers")
     print(f"transformers: median {batch * new / statistics.median(hf_times):.1f} tok/s")
     for impl, ts in times.items():
@@ -239,6 +242,7 @@ def main() -> None:
     ap.add_argument("--protocol", default="table", choices=["table", "issue"],
                     help="issue: issue 21's measurement (plain generate calls, default path vs transformers)")
     ap.add_argument("--rounds", type=int, default=15, help="interleaved rounds of --protocol issue")
+    ap.add_argument("--forced-split", action="store_true", help="--protocol issue: add genzoo with the split forced on")
     ap.add_argument("--ppl-model", default=None)
     ap.add_argument("--ppl-data", default="pystdlib")
     args = ap.parse_args()
@@ -247,7 +251,7 @@ def main() -> None:
     if args.protocol == "issue":
         for name in SHAPES if args.shape == "all" else [args.shape]:
             for batch in [int(b) for b in args.batches.split(",")] if name == "124M" else [1]:
-                issue_protocol(name, args.new, args.prompt, args.rounds, batch)
+                issue_protocol(name, args.new, args.prompt, args.rounds, batch, args.forced_split)
         return
     modes = args.modes.split(",")
     bandwidth = copy_bandwidth()

@@ -16,7 +16,10 @@ fewer than s rows; those outputs are computed twice and taken once.
 ``fastest`` times equivalent per-layer functions over a pass through all layers, interleaved, and
 returns the faster option; ``choose_split`` uses it for the split of plain ``nn.Linear`` layers
 (1, one ``addmm``, or the thread count) and keeps the answer for the process, per dtype, row count,
-thread count and layer shapes, so it is paid once (~0.05 s for a 10M model, ~0.5 s for 124M).
+thread count and layer shapes, so it is paid once (~0.05 s for a 10M model, ~0.5 s for 124M on an
+idle host; 1-2 s on a heavily loaded one, where a two-thread pass can take 100x longer). Under
+heavy load (more busy threads than cores) the split loses badly, its threads waiting on each other,
+and the timing then keeps ``addmm``; the choice is not revisited if the load changes later.
 """
 from __future__ import annotations
 
