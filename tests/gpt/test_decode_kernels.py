@@ -105,6 +105,9 @@ def test_the_split_is_timed_once_per_process_and_shape(monkeypatch):
     prompt = torch.randint(0, 23, (1, 5))
     first = model.generate(prompt, max_new_tokens=8)
     assert torch.equal(model.generate(prompt, max_new_tokens=8), first)
+    model.fast_decode = False
+    assert torch.equal(model.generate(prompt, max_new_tokens=8), first)  # whichever was chosen: the module path's tokens
+    model.fast_decode = True
     assert tiny_gpt(seed=3, n_embd=64).generate(prompt, max_new_tokens=8).shape == first.shape  # same shapes
     assert len(timed) == 1 and list(decode_kernels.SPLIT_CHOICES.values())[0] in (1, 2)
     model.generate(prompt.repeat(3, 1), max_new_tokens=8)  # another batch size: timed for it
