@@ -106,7 +106,7 @@ def test_the_split_is_timed_once_per_process_and_shape(monkeypatch):
     first = model.generate(prompt, max_new_tokens=8)
     assert torch.equal(model.generate(prompt, max_new_tokens=8), first)
     model.fast_decode = False
-    assert torch.equal(model.generate(prompt, max_new_tokens=8), first)  # whichever was chosen: the module path's tokens
+    assert torch.equal(model.generate(prompt, max_new_tokens=8), first)  # whichever was chosen
     model.fast_decode = True
     assert tiny_gpt(seed=3, n_embd=64).generate(prompt, max_new_tokens=8).shape == first.shape  # same shapes
     assert len(timed) == 1 and list(decode_kernels.SPLIT_CHOICES.values())[0] in (1, 2)
@@ -130,3 +130,4 @@ def test_opt_outs_time_nothing(monkeypatch):
     assert not calls
     model.fast_decode, model.decode_split = True, 1  # the fast step with one addmm per layer
     assert torch.equal(model.generate(prompt, max_new_tokens=8), slow) and calls
+    assert choose_split([torch.nn.Linear(8, 8).to(torch.bfloat16)], 1) == 1  # bf16: not split, not timed

@@ -8,9 +8,10 @@ computes every y_j = x W_jᵀ + b_j with one ``baddbmm``, whose batched kernel g
 Each output is still the dot product of one row of W with x, as in ``addmm`` (the module path's op):
 no sum is split or reordered. On the EPYC the two give the same bits for the GPT-2 layer shapes
 (float32 and float64, 1 or 8 rows); tiny or odd-width blocks can differ in the last bits (the
-batched kernel takes another code path there), so the tests allow a last-bit difference. The blocks are strided views of the weight itself: no
-copy is made and an in-place change of the weights (an optimizer step, ``load_state_dict``) is seen
-at once. Where out_features is not a multiple of s, the last block overlaps the one before it by
+batched kernel takes another code path there), so the tests allow a last-bit difference. Only
+float32 and float64 weights are split. The blocks are strided views of the weight itself: no copy
+is made and an in-place change of the weights (an optimizer step, ``load_state_dict``) is seen at
+once. Where out_features is not a multiple of s, the last block overlaps the one before it by
 fewer than s rows; those outputs are computed twice and taken once.
 
 ``fastest`` times equivalent per-layer functions over a pass through all layers, interleaved, and
@@ -93,12 +94,12 @@ def choose_split(layers: Sequence[nn.Linear], rows: int) -> int:
     """The faster batch-``rows`` product for these layers on this machine: 1 (one ``addmm`` per layer)
     or the thread count (``split_rows_fn``), timed once per process and layer shapes (median of up to
     9 interleaved rounds, ~0.25 s at most) and kept in ``SPLIT_CHOICES``. 1 without a choice: one
-    thread, not on CPU, or no float weights."""
+    thread, not on CPU, or weights neither float32 nor float64 (bf16 keeps its own kernels)."""
     threads = torch.get_num_threads()
     if not layers:
         return 1
     weight = layers[0].weight
-    if threads == 1 or weight.device.type != "cpu" or not weight.is_floating_point():
+    if threads == 1 or weight.device.type != "cpu" or weight.dtype not in (torch.float32, torch.float64):
         return 1
     key = (weight.dtype, rows, threads, tuple((tuple(m.weight.shape), m.bias is not None) for m in layers))
     if key not in SPLIT_CHOICES:

@@ -13,8 +13,9 @@ norms and activations as plain functions) and computes, for each block and the o
 with the same ops (and so the same numbers) as the module path, in one tight loop. One exception,
 chosen by timing: where the BLAS runs a matrix-vector product on one core (MKL on an AMD EPYC), the
 plain linear layers' products are split by output rows over the cores (``decode_split``; still the
-same dot products, see ``genzoo.nn.decode_kernels``). The ``quantize`` formats give their own per-token function (``decode_fn``: kernel and buffers bound once, same
-numbers as their ``forward``); any other linear layer (adapters) runs its own ``forward``.
+same dot products, see ``genzoo.nn.decode_kernels``). The ``quantize`` formats give their own
+per-token function (``decode_fn``: kernel and buffers bound once, same numbers as their
+``forward``); any other linear layer (adapters) runs its own ``forward``.
 ``DecodeStep.supports(model)`` is False, and the module path runs, while any forward hook is set
 (hooks would be skipped here) or a block is not a ``genzoo.nn.transformer.Block``.
 """
