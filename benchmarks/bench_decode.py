@@ -13,6 +13,7 @@ on real text with a trained model instead of the random-weight one).
 
     python benchmarks/bench_decode.py                       # everything (a few minutes)
     python benchmarks/bench_decode.py --shape 10M --new 32  # a first look
+    python benchmarks/bench_decode.py --shape 10M --new 200 --protocol issue  # issue 21's measurement
 """
 from __future__ import annotations
 
@@ -170,6 +171,65 @@ def ppl_on_text(model_dir: str, data: str, modes) -> None:
             print(f"   {mode}, {kernel} kernel: perplexity {ppl:.4f} ({100 * (ppl / ref - 1):+.3f}% vs fp32)")
 
 
+def issue_protocol(name: str, new: int, prompt_len: int, rounds: int, batch: int = 1, forced: bool = False) -> None:
+    """Issue 21's measurement: random weights saved by transformers' GPT2LMHeadModel and loaded with
+    ``GPT.from_pretrained``; ``torch.inference_mode``; default threads; transformers called with
+    ``min_new_tokens=new, pad_token_id=0``, genzoo with a plain ``model.generate(p, max_new_tokens=new,
+    do_sample=False)`` (the default path). Also genzoo with ``decode_split = 1`` (one ``addmm`` per
+    layer: the default path before the timed split) and, with ``forced``, with the split forced to the
+    thread count.
+    ``rounds`` interleaved rounds (one call of each per round); prints every round's ratio
+    transformers time / genzoo time, their median, and the ratio of the best times."""
+    import os
+    import statistics
+
+    import transformers
+    from transformers import GPT2Config, GPT2LMHeadModel
+
+    from genzoo.models.gpt import GPT
+    from genzoo.nn.decode_kernels import SPLIT_CHOICES
+    from genzoo.nn.decode_step import decode_split
+
+    transformers.logging.set_verbosity_error()
+    torch.manual_seed(0)
+    hf = GPT2LMHeadModel(GPT2Config(**SHAPES[name], bos_token_id=0, eos_token_id=0)).eval()
+    with tempfile.TemporaryDirectory() as d:
+        hf.save_pretrained(d)
+        models = {"genzoo default": GPT.from_pretrained(d), "genzoo addmm (before)": GPT.from_pretrained(d)}
+        if forced:
+            models["genzoo split (forced)"] = GPT.from_pretrained(d)
+            models["genzoo split (forced)"].decode_split = torch.get_num_threads()
+    models["genzoo addmm (before)"].decode_split = 1
+    p = torch.randint(0, SHAPES[name]["vocab_size"], (batch, prompt_len), generator=torch.Generator().manual_seed(1))
+    fns = {"transformers": lambda: hf.generate(p, max_new_tokens=new, min_new_tokens=new, do_sample=False, pad_token_id=0)}
+    fns.update({impl: (lambda m=m: m.generate(p, max_new_tokens=new, do_sample=False)) for impl, m in models.items()})
+    print(f"\n== issue protocol, {name}, batch {batch}, prompt {prompt_len}, {new} greedy tokens, "
+          f"{torch.get_num_threads()} threads, load {os.getloadavg()}")
+    with torch.inference_mode():
+        start = time.perf_counter()
+        split = decode_split(models["genzoo default"], batch)  # the one-time choice (generate makes it too)
+        print(f"split chosen by timing: {split} ({time.perf_counter() - start:.3f} s, once per process)")
+        outs = {impl: fn() for impl, fn in fns.items()}  # warm up
+        for impl, out in outs.items():
+            same = bool((out == outs["transformers"]).all()) if out.shape == outs["transformers"].shape else False
+            print(f"   {impl}: {out.shape[1] - prompt_len} new tokens, same as transformers: {same}")
+        times = {impl: [] for impl in fns}
+        for i in range(rounds):
+            for impl, fn in fns.items():
+                start = time.perf_counter()
+                fn()
+                times[impl].append(time.perf_counter() - start)
+            print(f"   round {i + 1}: " + ", ".join(f"{impl} {t[-1]:.3f} s" for impl, t in times.items()), flush=True)
+    hf_times = times.pop("transformers")
+    print(f"transformers: median {batch * new / statistics.median(hf_times):.1f} tok/s")
+    for impl, ts in times.items():
+        ratios = [h / t for h, t in zip(hf_times, ts)]
+        print(f"{impl}: median {batch * new / statistics.median(ts):.1f} tok/s; vs transformers per round "
+              f"{', '.join(f'{r:.2f}' for r in ratios)}; median {statistics.median(ratios):.2f}x, "
+              f"best/best {min(hf_times) / min(ts):.2f}x")
+    print(f"load after: {os.getloadavg()}; choices: {list(SPLIT_CHOICES.values())}")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--shape", default="all", choices=["all", "none", *SHAPES])
@@ -179,11 +239,20 @@ def main() -> None:
     ap.add_argument("--modes", default="fp32,fp32-t,bf16,int8,int8-dynamic")
     ap.add_argument("--repeats", type=int, default=3)
     ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--protocol", default="table", choices=["table", "issue"],
+                    help="issue: issue 21's measurement (plain generate calls, default path vs transformers)")
+    ap.add_argument("--rounds", type=int, default=15, help="interleaved rounds of --protocol issue")
+    ap.add_argument("--forced-split", action="store_true", help="--protocol issue: add genzoo with the split forced on")
     ap.add_argument("--ppl-model", default=None)
     ap.add_argument("--ppl-data", default="pystdlib")
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
+    if args.protocol == "issue":
+        for name in SHAPES if args.shape == "all" else [args.shape]:
+            for batch in [int(b) for b in args.batches.split(",")] if name == "124M" else [1]:
+                issue_protocol(name, args.new, args.prompt, args.rounds, batch, args.forced_split)
+        return
     modes = args.modes.split(",")
     bandwidth = copy_bandwidth()
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, copy bandwidth {bandwidth / 1e9:.1f} GB/s")

@@ -92,6 +92,9 @@ class GPT(GenerativeModel):
     default_budget = {"steps": 3000, "batch_size": 64, "lr": 1e-3}
     #: cached one-token steps run ``genzoo.nn.decode_step.DecodeStep`` (same numbers, less overhead)
     fast_decode: bool = True
+    #: output-row blocks of the plain linear products in that step: None, the faster of 1 (``addmm``)
+    #: and the thread count, timed once per process (``genzoo.nn.decode_kernels``); or a number
+    decode_split: int | None = None
 
     def __init__(self, config: GPTConfig):
         super().__init__(config)

@@ -10,9 +10,12 @@ norms and activations as plain functions) and computes, for each block and the o
     h = LN₁(x);  [q, k, v] = h W_qkv + b;  K[:, t] = k, V[:, t] = v;  a = softmax(q K[:, ≤t]ᵀ/√d + M) V[:, ≤t]
     x = x + a W_o + b_o;  x = x + MLP(LN₂(x))
 
-with the same ops (and so the same numbers) as the module path, in one tight loop. The ``quantize``
-formats give their own per-token function (``decode_fn``: kernel and buffers bound once, same
-numbers as their ``forward``); any other linear layer (adapters) runs its own ``forward``.
+with the same ops (and so the same numbers) as the module path, in one tight loop. One exception,
+chosen by timing: where the BLAS runs a matrix-vector product on one core (MKL on an AMD EPYC), the
+plain linear layers' products are split by output rows over the cores (``decode_split``; still the
+same dot products, see ``genzoo.nn.decode_kernels``). The ``quantize`` formats give their own
+per-token function (``decode_fn``: kernel and buffers bound once, same numbers as their
+``forward``); any other linear layer (adapters) runs its own ``forward``.
 ``DecodeStep.supports(model)`` is False, and the module path runs, while any forward hook is set
 (hooks would be skipped here) or a block is not a ``genzoo.nn.transformer.Block``.
 """
@@ -25,20 +28,20 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.modules import module as module_globals
 
+from .decode_kernels import choose_split, split_rows_fn
 from .transformer import MLP, Block, CausalSelfAttention, KVCache, RMSNorm, apply_rotary
 
 Fn = Callable[[Tensor], Tensor]
 
 
-def linear_fn(layer: nn.Module, rows: int) -> Fn:
-    """x (rows, in) -> x Wᵀ + b: ``addmm`` on a transposed view for ``nn.Linear``, the layer's
-    ``decode_fn(rows)`` for the ``quantize`` formats (``genzoo.nn.quantized``), else its forward."""
+def linear_fn(layer: nn.Module, rows: int, split: int = 1) -> Fn:
+    """x (rows, in) -> x Wᵀ + b: for ``nn.Linear`` one ``addmm`` on a transposed view (``split`` 1) or
+    the output rows in ``split`` blocks (``genzoo.nn.decode_kernels.split_rows_fn``, the same dot
+    products); the layer's ``decode_fn(rows)`` for the ``quantize`` formats (``genzoo.nn.quantized``),
+    else its forward."""
     if type(layer) is not nn.Linear:
         return layer.decode_fn(rows) if hasattr(layer, "decode_fn") else layer.forward
-    weight_t, bias = layer.weight.t(), layer.bias
-    if bias is None:
-        return lambda x: torch.mm(x, weight_t)
-    return lambda x: torch.addmm(bias, x, weight_t)
+    return split_rows_fn(layer.weight, layer.bias, rows, split)
 
 
 def norm_fn(norm: nn.Module) -> Fn:
@@ -51,10 +54,10 @@ def norm_fn(norm: nn.Module) -> Fn:
     return norm.forward
 
 
-def mlp_fn(mlp: MLP, rows: int) -> Fn:
-    fc, proj = linear_fn(mlp.c_fc, rows), linear_fn(mlp.c_proj, rows)
+def mlp_fn(mlp: MLP, rows: int, split: int) -> Fn:
+    fc, proj = linear_fn(mlp.c_fc, rows, split), linear_fn(mlp.c_proj, rows, split)
     if mlp.c_gate is not None:
-        gate = linear_fn(mlp.c_gate, rows)
+        gate = linear_fn(mlp.c_gate, rows, split)
         return lambda x: proj(F.silu(fc(x)).mul_(gate(x)))
     approximate = "tanh" if mlp.activation == "gelu_tanh" else "none"
     return lambda x: proj(F.gelu(fc(x), approximate=approximate))
@@ -65,6 +68,17 @@ def has_hooks(model: nn.Module) -> bool:
     if module_globals._global_forward_hooks or module_globals._global_forward_pre_hooks:
         return True
     return any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
+
+
+def decode_split(model: nn.Module, rows: int) -> int:
+    """How many output-row blocks the plain ``nn.Linear`` products of a step use: the model's
+    ``decode_split`` where set, else the faster of 1 and the thread count on this machine, timed once
+    per process (``genzoo.nn.decode_kernels.choose_split``)."""
+    forced = getattr(model, "decode_split", None)
+    if forced is not None:
+        return int(forced)
+    linears = [m for m in model.modules() if type(m) is nn.Linear]
+    return choose_split(linears, rows)
 
 
 class DecodeStep:
@@ -85,10 +99,11 @@ class DecodeStep:
         self.wte = t.wte.weight
         self.wpe = t.wpe.weight if "wpe" in t else None
         rows = cache.k.shape[1]  # the batch: one new token per row
-        self.ln_f, self.head = norm_fn(t.ln_f), linear_fn(model.lm_head, rows)
+        split = self.split = decode_split(model, rows)
+        self.ln_f, self.head = norm_fn(t.ln_f), linear_fn(model.lm_head, rows, split)
         self.n_head, self.head_dim = t.h[0].attn.n_head, t.h[0].attn.head_dim
-        self.blocks = [(norm_fn(b.ln_1), linear_fn(b.attn.c_attn, rows), linear_fn(b.attn.c_proj, rows), norm_fn(b.ln_2),
-                        mlp_fn(b.mlp, rows)) for b in t.h]
+        self.blocks = [(norm_fn(b.ln_1), linear_fn(b.attn.c_attn, rows, split), linear_fn(b.attn.c_proj, rows, split),
+                        norm_fn(b.ln_2), mlp_fn(b.mlp, rows, split)) for b in t.h]
 
     def __call__(self, idx: Tensor, position_ids: Tensor | None, mask: Tensor | None) -> Tensor:
         cache = self.cache

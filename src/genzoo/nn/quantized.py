@@ -14,11 +14,12 @@ faster.
 """
 from __future__ import annotations
 
-import time
 from typing import Callable
 
 import torch
 from torch import Tensor, nn
+
+from .decode_kernels import fastest
 
 Fn = Callable[[Tensor], Tensor]
 
@@ -240,23 +241,12 @@ class TransposedLinear(nn.Module):
 
 def choose_kernel_(layers: list[nn.Module], options: tuple, attr: str, rounds: int = 5):
     """Set ``layer.<attr>`` on every layer to the option under which a batch-1 pass through all
-    ``layers`` is fastest here, each layer called as decoding calls it (``layer.decode_fn(1, option)``).
-
-    The pass reads the layers as a decoded token does (so weights come from wherever they live
-    between tokens, cache or memory); best of ``rounds`` interleaved rounds."""
+    ``layers`` is fastest here, each layer called as decoding calls it (``layer.decode_fn(1, option)``);
+    best of ``rounds`` interleaved rounds (``genzoo.nn.decode_kernels.fastest``)."""
     if not layers:
         return None
     xs = [torch.full((1, layer.in_features), 0.5) for layer in layers]
-    fns = {option: [layer.decode_fn(1, option) for layer in layers] for option in options}
-    best = dict.fromkeys(options, float("inf"))
-    with torch.inference_mode():
-        for _ in range(rounds):
-            for option in options:
-                start = time.perf_counter()
-                for fn, x in zip(fns[option], xs):
-                    fn(x)
-                best[option] = min(best[option], time.perf_counter() - start)
-    choice = min(best, key=best.get)
+    choice = fastest({option: [layer.decode_fn(1, option) for layer in layers] for option in options}, xs, rounds)
     for layer in layers:
         setattr(layer, attr, choice)
     return choice
