@@ -198,7 +198,7 @@ class GPT(GenerativeModel):
 
     def new_cache(self, batch: int, max_len: int) -> KVCache:
         c = self.config
-        p = self.transformer.wte.weight
+        p = self.first_token_logits  # (the embedding may be wrapped by an adapter)
         dtype = p.dtype if p.is_floating_point() else torch.float32
         return KVCache(c.n_layer, batch, c.n_head, max_len, c.n_embd // c.n_head, dtype, p.device)
 
