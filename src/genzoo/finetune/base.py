@@ -237,8 +237,22 @@ def merge(model: nn.Module, name: str | None = None) -> None:
         raise ConfigError(f"no adapter named {name!r} to merge")
     if any(name in layer.merged for layer in layers):
         raise ConfigError(f"adapter {name!r} is already merged; merging it twice would add its ΔW twice (unmerge() first)")
+    _check_untied(model, layers)
     for layer in layers:
         layer.merge(name)
+
+
+def _check_untied(model: nn.Module, layers: list[AdapterLayer]) -> None:
+    """Merging into a weight that another module shares (GPT's tied embedding and LM head) would
+    change that module too: refuse with a one-line error."""
+    inside = {id(p) for layer in layers for p in layer.base_layer.parameters()}
+    for mod_name, module in model.named_modules():
+        if isinstance(module, AdapterLayer) or _inside_adapter(model, mod_name):
+            continue
+        for pname, p in module.named_parameters(recurse=False):
+            if id(p) in inside:
+                raise ConfigError(f"the adapted weight is tied to {mod_name}.{pname}; merging would change both — "
+                                  "keep this adapter unmerged (or train it without the tied layer)")
 
 
 def unmerge(model: nn.Module) -> None:
