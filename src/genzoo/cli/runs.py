@@ -145,7 +145,7 @@ def text_options_for(model, source, data_name: str, args: dict, explicit: dict) 
     return out
 
 
-def sample_run(run, *, n: int = 64, seed: int = 0, out=None, **kw) -> Path | None:
+def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, **kw) -> Path | None:
     """Draw ``n`` samples; write a PNG (images, 2-D), print text, or save raw tensors."""
     import genzoo as gz
     from ..plotting import save_samples
@@ -153,7 +153,7 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, **kw) -> Path | Non
     if n <= 0:
         raise ConfigError(f"-n must be a positive integer, got {n}")
     run = Path(run)
-    model = gz.load(run)
+    model = gz.load(run, base=base)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         samples = model.sample(n, generator=gen, **kw)
@@ -174,7 +174,8 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, **kw) -> Path | Non
     return out
 
 
-def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", data_args=None, seed: int = 0) -> dict:
+def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", data_args=None, seed: int = 0,
+             base=None) -> dict:
     import genzoo as gz
 
     names = [m.strip() for m in metrics.split(",") if m.strip()]
@@ -184,7 +185,7 @@ def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", 
 
     for name in names:
         METRICS.get(name)  # unknown names fail before the model is loaded
-    model = gz.load(run)
+    model = gz.load(run, base=base)
     args = dict(_run_info(Path(run)).get("data_args") or {}) if _run_info(Path(run)).get("data") == data_name else {}
     args.update(data_args or {})
     args.update(text_options_for(model, run, data_name, args, explicit=data_args or {}))

@@ -164,20 +164,16 @@ def save_adapter(model: nn.Module, path, *, adapter_name: str | None = None, bas
     tensors, targets = adapter_tensors(model, name)
     config = configs[name]
     raw = config_to_peft(model, config, targets)
-    raw["base_model_name_or_path"] = str(base) if base is not None else None
+    raw["base_model_name_or_path"] = str(Path(base).resolve()) if base is not None else None
     record = {"format": "pt", "genzoo_version": GENZOO_VERSION,  # in the safetensors header: PEFT ignores it
               "genzoo_model_type": str(getattr(model, "model_type", type(model).__name__)),
               "genzoo_base_fingerprint": getattr(model, "peft_base_fingerprint", None) or base_fingerprint(model)}
     path = Path(path)
     with atomic_dir(path) as tmp:
-        if path.is_dir():  # keep a run's other files (metrics, loss curve) when saving into it
-            for item in path.iterdir():
-                if item.name not in (ADAPTER_CONFIG, ADAPTER_WEIGHTS) and not item.name.startswith("."):
-                    item.rename(tmp / item.name)
         write_json(tmp / ADAPTER_CONFIG, raw)
         save_tensors(tensors, tmp / ADAPTER_WEIGHTS, metadata=record)
         tok = getattr(model, "tokenizer", None)
-        if tok is not None and not (tmp / "tokenizer.json").exists():
+        if tok is not None:  # text is read through the base's tokenizer; kept beside the adapter too
             tok.save(tmp)
     return path
 
