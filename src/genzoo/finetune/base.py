@@ -46,6 +46,16 @@ class AdapterLayer(nn.Module):
         self.merged: list[str] = []
         self._original: dict[str, Tensor] = {}  # base tensors before the first merge (exact unmerge)
 
+    @property
+    def weight(self) -> Tensor:
+        """The base layer's weight (as PEFT's layers expose it): for dtype/device queries; outputs
+        must come from ``forward``, which adds the adapter."""
+        return self.base_layer.weight
+
+    @property
+    def bias(self) -> Tensor | None:
+        return getattr(self.base_layer, "bias", None)
+
     # --- what a method defines --------------------------------------------------------------
     def add(self, name: str, config, generator: torch.Generator | None = None) -> None:
         raise NotImplementedError
