@@ -5,8 +5,8 @@ the adapter is fp32 and trainable:
 
     h = diag(s) Q x + b + (α / r) · B A x.
 
-While gradients are needed the base product runs the dequantised kernel (differentiable in x);
-under ``no_grad`` it runs the layer's chosen fast kernel. Merging de-quantises, adds and
+When a gradient must flow back through a frozen int8 layer (adapted or not), ``Int8Linear`` runs its
+dequantised product (differentiable in x); otherwise its chosen fast kernel. Merging de-quantises, adds and
 re-quantises:  Q', s' = quantize_rows(diag(s) Q + (α / r) B A)  (``merge``); ``unmerge`` restores
 the original int8 tensors and scales exactly.
 """
@@ -30,12 +30,7 @@ class LoRAInt8Linear(LoRALinear):
         super()._register(name, config, a.to(self.base_layer.scale.device), b.to(self.base_layer.scale.device))
 
     def adapter_forward(self, x: Tensor, name: str) -> Tensor:
-        base = self.base_layer
-        if torch.is_grad_enabled():
-            x2 = x.reshape(-1, x.shape[-1])
-            out = base.product(x2, "dequant").view(*x.shape[:-1], base.out_features)
-        else:
-            out = base(x)
+        out = self.base_layer(x)  # dequantised (differentiable) product when x needs a gradient
         return out.add_(self.lora_out(x, name).to(out.dtype), alpha=self.scaling[name])
 
     def dequantized(self) -> Tensor:
