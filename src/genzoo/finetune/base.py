@@ -79,7 +79,7 @@ class AdapterLayer(nn.Module):
             return self.base_layer(x, *args, **kw)
         if self.active is None or self.merged:
             return self.base_layer(x, *args, **kw)
-        return self.adapter_forward(x, self.active)
+        return self.adapter_forward(x, self.active, *args, **kw)
 
     def set_active(self, name: str | None) -> None:
         self.active = name if name in self.names() else None
