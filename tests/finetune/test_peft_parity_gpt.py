@@ -69,3 +69,34 @@ def test_peft_adapter_loads_in_genzoo_with_the_same_logits(method, hf_base, tmp_
         ours = ours_model(x)
         assert (ours - GPT.from_pretrained(hf_base)(x)).abs().max() > 1e-3
     assert (ours - theirs).abs().max() <= 1e-5
+
+
+def test_prompt_tuning_both_ways(hf_base, tmp_path):
+    from genzoo.finetune import PromptTuningConfig
+
+    x = ids()
+    # PEFT -> genzoo
+    torch.manual_seed(2)
+    hf = peft.get_peft_model(transformers.GPT2LMHeadModel.from_pretrained(hf_base).eval(),
+                             peft.PromptTuningConfig(task_type="CAUSAL_LM", num_virtual_tokens=3))
+    hf.save_pretrained(tmp_path / "peft")
+    theirs = hf_logits(hf.eval(), x)[:, 3:]  # PEFT returns the virtual positions too
+    ours_model = load_adapted(tmp_path / "peft", base=hf_base)
+    with torch.no_grad():
+        assert (ours_model(x) - theirs).abs().max() <= 1e-5
+        assert (ours_model(x) - GPT.from_pretrained(hf_base)(x)).abs().max() > 1e-3
+    # genzoo -> PEFT
+    model = GPT.from_pretrained(hf_base)
+    inject_adapter(model, PromptTuningConfig(num_virtual_tokens=4), generator=torch.Generator().manual_seed(0))
+    save_adapter(model, tmp_path / "ours", base=hf_base)
+    back = peft.PeftModel.from_pretrained(transformers.GPT2LMHeadModel.from_pretrained(hf_base).eval(), tmp_path / "ours").eval()
+    with torch.no_grad():
+        assert (hf_logits(back, x)[:, 4:] - model(x)).abs().max() <= 1e-5
+    # generation through the cache sees the virtual tokens once: the same tokens as full forwards
+    prompt = ids(2, 3)
+    out = model.generate(prompt, max_new_tokens=5, do_sample=False)
+    with torch.no_grad():
+        seq = prompt
+        for _ in range(5):
+            seq = torch.cat([seq, model(seq)[:, -1:].argmax(-1)], 1)
+    assert torch.equal(out, seq)

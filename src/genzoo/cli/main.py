@@ -161,7 +161,7 @@ def generate(
 def finetune(
     base: Path = typer.Argument(..., help="The base model: a genzoo run, transformers GPT-2 or diffusers directory."),
     data: str = typer.Option(..., "--data", help="Dataset name, text:PATH or folder:PATH."),
-    method: str = typer.Option("lora", "--method", help="lora, dora, ia3, adapter (bottleneck) or full."),
+    method: str = typer.Option("lora", "--method", help="lora, dora, ia3, prompt, adapter (bottleneck) or full."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Adapter option key=value, e.g. r=8, "
                                              "target_modules=c_attn,c_proj, lora_alpha=16 (repeatable)."),
     out: Optional[Path] = typer.Option(None, help="Output directory (default runs/BASE-METHOD)."),

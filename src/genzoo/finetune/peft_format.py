@@ -1,7 +1,8 @@
 """Adapter files in Hugging Face PEFT's format: ``adapter_config.json`` + ``adapter_model.safetensors``.
 
 Keys are PEFT's: ``base_model.model.<module>.lora_A.weight``, ``.lora_B.weight``,
-``.lora_magnitude_vector`` (DoRA), ``.lora_embedding_A`` / ``_B``, ``.ia3_l``; ``<module>`` is the
+``.lora_magnitude_vector`` (DoRA), ``.lora_embedding_A`` / ``_B``, ``.ia3_l``, and prompt tuning's
+``prompt_embeddings`` (no prefix); ``<module>`` is the
 module's name in the peer library's model. genzoo's GPT has transformers' GPT-2 names and its U-Net
 diffusers' ``UNet2DModel`` names, so ``<module>`` is genzoo's name (minus ``net.`` for a ``ddpm``:
 PEFT wraps the bare ``UNet2DModel``). The adapter tensors have PEFT's shapes in both layouts (GPT-2's
@@ -28,6 +29,7 @@ from ..serialization import GENZOO_VERSION, atomic_dir, load_tensors, read_json,
 from .base import AdapterLayer, adapter_layers
 from .ia3 import IA3Config
 from .lora import LoraConfig
+from .prompt_tuning import PromptTuningConfig
 
 ADAPTER_CONFIG = "adapter_config.json"
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
@@ -38,7 +40,7 @@ SUFFIX = {"lora_A": "lora_A.weight", "lora_B": "lora_B.weight", "lora_magnitude_
           "adapter_down": "adapter_down.weight", "adapter_up": "adapter_up.weight",
           "adapter_down_bias": "adapter_down.bias", "adapter_up_bias": "adapter_up.bias"}
 FROM_SUFFIX = {v: k for k, v in SUFFIX.items()}
-PEFT_TYPES = ("LORA", "IA3", "GENZOO_BOTTLENECK")
+PEFT_TYPES = ("LORA", "IA3", "PROMPT_TUNING", "GENZOO_BOTTLENECK")
 
 
 def is_adapter_dir(path) -> bool:
@@ -101,6 +103,14 @@ def config_to_peft(model, config, targets: list[str]) -> dict:
         return {**common, "r": config.r, "lora_alpha": config.lora_alpha, "lora_dropout": config.lora_dropout,
                 "use_rslora": config.use_rslora, "use_dora": config.use_dora, "init_lora_weights": config.init_lora_weights,
                 "bias": "none", "layers_to_transform": None, "layers_pattern": None, "rank_pattern": {}, "alpha_pattern": {}}
+    if isinstance(config, PromptTuningConfig):
+        wte = model.transformer.wte
+        return {"peft_type": "PROMPT_TUNING", "task_type": "CAUSAL_LM", "num_virtual_tokens": config.num_virtual_tokens,
+                "token_dim": wte.base_layer.embedding_dim if hasattr(wte, "base_layer") else wte.embedding_dim,
+                "num_transformer_submodules": 1, "num_attention_heads": model.config.n_head,
+                "num_layers": model.config.n_layer, "prompt_tuning_init": "RANDOM", "prompt_tuning_init_text": None,
+                "tokenizer_name_or_path": None, "tokenizer_kwargs": None, "inference_mode": True, "revision": None,
+                "modules_to_save": None}
     if isinstance(config, IA3Config):
         ff = config.feedforward_modules
         if peer_prefix(model) or not isinstance(ff, (list, str)):
@@ -130,6 +140,10 @@ def config_from_peft(raw: dict, source):
                           target_modules=targets, use_rslora=bool(raw.get("use_rslora", False)),
                           use_dora=bool(raw.get("use_dora", False)),
                           init_lora_weights=raw.get("init_lora_weights", True) is not False)
+    if peft_type == "PROMPT_TUNING":
+        if raw.get("num_transformer_submodules", 1) != 1:
+            raise ConfigError(f"{source}: a prompt for {raw['num_transformer_submodules']} transformer stacks; genzoo's GPT has one")
+        return PromptTuningConfig(num_virtual_tokens=raw.get("num_virtual_tokens", 8))
     if peft_type == "IA3":
         return IA3Config(target_modules=targets, feedforward_modules=raw.get("feedforward_modules") or [],
                          init_ia3_weights=raw.get("init_ia3_weights", True))
@@ -148,7 +162,8 @@ def adapter_tensors(model: nn.Module, name: str) -> tuple[dict[str, Tensor], lis
             continue
         targets.append(mod_name)
         for attr in layer.adapter_params:
-            tensors[KEY_PREFIX + _peer_name(model, mod_name) + "." + SUFFIX[attr]] = getattr(layer, attr)[name].detach().float()
+            key = attr if attr == "prompt_embeddings" else KEY_PREFIX + _peer_name(model, mod_name) + "." + SUFFIX[attr]
+            tensors[key] = getattr(layer, attr)[name].detach().float()
     return tensors, targets
 
 
@@ -196,6 +211,9 @@ def load_adapter(model: nn.Module, path, adapter_name: str = "default") -> nn.Mo
     tensors = load_tensors(path / ADAPTER_WEIGHTS)
     by_module: dict[str, dict[str, Tensor]] = {}
     for key, t in tensors.items():
+        if key == "prompt_embeddings":
+            by_module.setdefault("transformer.wte", {})[key] = t
+            continue
         if not key.startswith(KEY_PREFIX):
             raise CheckpointError(f"{path / ADAPTER_WEIGHTS}: key {key!r} is not a PEFT adapter key ({KEY_PREFIX}...)")
         rest = key[len(KEY_PREFIX):]
@@ -222,11 +240,11 @@ def load_adapter(model: nn.Module, path, adapter_name: str = "default") -> nn.Mo
             layer = model.get_submodule(module)
             for attr in layer.adapter_params:
                 if attr not in parts:
-                    raise CheckpointError(f"{path / ADAPTER_WEIGHTS}: no {SUFFIX[attr]!r} for module {module!r}")
+                    raise CheckpointError(f"{path / ADAPTER_WEIGHTS}: no {SUFFIX.get(attr, attr)!r} for module {module!r}")
                 target = getattr(layer, attr)[adapter_name]
                 t = parts.pop(attr)
                 if tuple(t.shape) != tuple(target.shape):
-                    raise CheckpointError(f"{path}: the adapter does not fit this base: {module}.{SUFFIX[attr]} has shape "
+                    raise CheckpointError(f"{path}: the adapter does not fit this base: {module}.{SUFFIX.get(attr, attr)} has shape "
                                           f"{tuple(t.shape)}, this base's layer needs {tuple(target.shape)}; pass the right --base")
                 target.copy_(t.to(target.dtype))
             if parts:

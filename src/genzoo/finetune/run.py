@@ -1,8 +1,8 @@
 """What ``genzoo finetune BASE --data NAME --method M --set k=v --out DIR`` does, as a plain function.
 
 ``BASE`` is any directory ``gz.load`` reads (a genzoo run, a transformers GPT-2 or diffusers
-directory). ``--method`` is ``lora``, ``dora``, ``ia3``, ``adapter`` (bottleneck) or ``full``; the
-first four train only the adapter (one Trainer, ``Trainer(adapter=config)``) and write
+directory). ``--method`` is ``lora``, ``dora``, ``ia3``, ``prompt`` (prompt tuning, GPT), ``adapter``
+(bottleneck) or ``full``; all but ``full`` train only the adapter (one Trainer, ``Trainer(adapter=config)``) and write
 ``adapter_config.json`` + ``adapter_model.safetensors`` that record ``BASE``; ``full`` fine-tunes every
 weight and writes a whole model. ``--merge`` also writes ``DIR/merged``, a standalone model with the
 adapter merged in. Nothing is overwritten without ``--overwrite``.
@@ -17,7 +17,7 @@ from ..errors import ConfigError, did_you_mean
 from ..serialization import write_json
 from .base import merge_and_unload, parse_targets, trainable_parameters
 
-METHODS = ("lora", "dora", "ia3", "adapter", "full")
+METHODS = ("lora", "dora", "ia3", "prompt", "adapter", "full")
 
 
 def config_for(method: str, overrides: dict[str, Any]):
@@ -36,6 +36,10 @@ def config_for(method: str, overrides: dict[str, Any]):
         from .bottleneck import BottleneckConfig
 
         cls, fixed = BottleneckConfig, {}
+    elif method == "prompt":
+        from .prompt_tuning import PromptTuningConfig
+
+        cls, fixed = PromptTuningConfig, {}
     else:
         cls, fixed = (IA3Config, {}) if method == "ia3" else (LoraConfig, {"use_dora": method == "dora"})
     names = [f.name for f in dataclasses.fields(cls)]
@@ -44,7 +48,7 @@ def config_for(method: str, overrides: dict[str, Any]):
         if key not in names:
             raise ConfigError(f"--method {method} has no option {key!r}{did_you_mean(key, names)}")
         values[key] = parse_targets(value) if key.endswith("_modules") else _coerce(cls, key, value)
-    if "target_modules" not in values:
+    if "target_modules" not in values and method != "prompt":
         raise ConfigError(f"--method {method} needs --set target_modules=NAMES (e.g. c_attn,c_proj for a GPT)")
     return cls(**{**values, **fixed})
 
