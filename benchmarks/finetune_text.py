@@ -72,11 +72,15 @@ def main() -> None:
     total = sum(p.numel() for p in rows[0][2].parameters())
     for method in args.methods.split(","):
         run = out / method
-        finetune_run(base, data, method=method.split("-")[0], overrides=METHODS[method], out=run, steps=args.steps,
-                     batch_size=args.batch_size, lr=LR.get(method, 1e-2), data_args=data_args, overwrite=True,
-                     progress=False, sample_every=0)
+        # prompt tuning's virtual tokens take part of the context: its blocks are shorter
+        method_args = ({"block_size": str(args.block_size - int(METHODS[method]["num_virtual_tokens"]))}
+                       if method == "prompt" else data_args)
+        if not (run / "run.json").exists():  # finished methods are kept (rerun to add the others)
+            finetune_run(base, data, method=method.split("-")[0], overrides=METHODS[method], out=run, steps=args.steps,
+                         batch_size=args.batch_size, lr=LR.get(method, 1e-2), data_args=method_args, overwrite=True,
+                         progress=False, sample_every=0)
         info = json.loads((run / "run.json").read_text())
-        rows.append((method, info["trainable_parameters"], None, eval_run(run, data, data_args=data_args)["nll"]))
+        rows.append((method, info["trainable_parameters"], None, eval_run(run, data, data_args=method_args)["nll"]))
     full = next((nll for m, _, _, nll in rows if m == "full"), None)
     lines = [f"| method | trainable params | share | held-out NLL (nats/char) | vs full |", "|---|---|---|---|---|"]
     for method, trainable, _, nll in rows:

@@ -75,6 +75,15 @@ def finetune_run(base, data_name: str, *, method: str = "lora", overrides: dict[
     model = gz.load(base, device=device)
     args = dict(data_args or {})
     args.update(text_options_for(model, base, data_name, args, explicit=data_args or {}))
+    if method == "prompt":  # the virtual tokens take part of the context
+        room = getattr(model.config, "block_size", 0) - config.num_virtual_tokens
+        if room < 2:
+            raise ConfigError(f"num_virtual_tokens={config.num_virtual_tokens} leaves no room in the context of {model.config.block_size}")
+        if int(args.get("block_size", room)) > room:
+            if "block_size" in (data_args or {}):
+                raise ConfigError(f"--data-arg block_size={args['block_size']} plus {config.num_virtual_tokens} virtual tokens "
+                                  f"exceeds the context of {model.config.block_size}; use block_size <= {room}")
+            args["block_size"] = room
     data = load_data(data_name, "train", args)
     if model.data_kinds and data.kind not in model.data_kinds:
         raise ConfigError(f"{base} holds a {model.model_type!r} model for {', '.join(model.data_kinds)} data; "
