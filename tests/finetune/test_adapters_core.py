@@ -181,3 +181,19 @@ def test_bad_input_errors(tmp_path):
     (tmp_path / "bad" / "adapter_config.json").write_text(json.dumps({**cfg, "peft_type": "LOHA"}))
     with pytest.raises(ConfigError, match="unknown peft_type 'LOHA'"):
         load_adapted(tmp_path / "bad")
+
+
+@pytest.mark.parametrize("kind", ["prompt", "lora"])
+def test_left_padded_batch_generation_equals_rows_alone(kind):
+    from genzoo.finetune import PromptTuningConfig
+
+    model = tiny_gpt(block_size=32)
+    config = PromptTuningConfig(num_virtual_tokens=3) if kind == "prompt" else LoraConfig(r=2, target_modules=["c_attn"])
+    inject_adapter(model, config, generator=torch.Generator().manual_seed(0))
+    randomize_adapters(model)
+    a, b = torch.tensor([[5, 6, 7, 8]]), torch.tensor([[9, 10]])
+    alone_a = model.generate(a, max_new_tokens=5, do_sample=False)
+    alone_b = model.generate(b, max_new_tokens=5, do_sample=False)
+    batch = model.generate(torch.tensor([[5, 6, 7, 8], [0, 0, 9, 10]]), attention_mask=torch.tensor([[1, 1, 1, 1], [0, 0, 1, 1]]),
+                           max_new_tokens=5, do_sample=False)
+    assert torch.equal(batch[0], alone_a[0]) and torch.equal(batch[1, 2:], alone_b[0])
