@@ -22,13 +22,14 @@ from pathlib import Path
 METHODS = {  # method -> --set options
     "lora": {"r": "8", "lora_alpha": "16", "target_modules": "c_attn"},
     "lora-r4": {"r": "4", "lora_alpha": "8", "target_modules": "c_attn"},
+    "lora-all": {"r": "8", "lora_alpha": "16", "target_modules": "all-linear"},
     "dora": {"r": "8", "lora_alpha": "16", "target_modules": "c_attn"},
     "ia3": {"target_modules": "c_attn,mlp.c_proj", "feedforward_modules": "mlp.c_proj"},
     "prompt": {"num_virtual_tokens": "16", "prompt_tuning_init": "VOCAB"},
     "adapter": {"target_modules": "attn,mlp", "bottleneck_size": "16"},
     "full": {},
 }
-LR = {"full": 1e-3, "ia3": 3e-2, "prompt": 3e-2}
+LR = {"full": 1e-3, "ia3": 3e-2, "prompt": 3e-2, "lora-all": 3e-3}
 
 
 def ledger(n_lines: int, seed: int = 0) -> str:
