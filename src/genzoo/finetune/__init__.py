@@ -17,10 +17,11 @@ from torch import nn
 
 from .base import (adapter_layers, disable_adapters, is_adapted, merge, merge_and_unload, set_adapter,
                    trainable_parameters, unmerge)
+from ..errors import ConfigError
+from .bottleneck import BottleneckConfig
 from .ia3 import IA3Config
 from .lora import LoraConfig
 from .prompt_tuning import PromptTuningConfig
-from ..errors import ConfigError
 
 
 def inject_adapter(model: nn.Module, config, adapter_name: str = "default",
@@ -51,5 +52,5 @@ def load_adapted(path, base=None, device="cpu"):
     return _load(path, base=base, device=device)
 
 
-__all__ = ["LoraConfig", "IA3Config", "PromptTuningConfig", "inject_adapter", "set_adapter", "disable_adapters", "merge", "unmerge",
+__all__ = ["LoraConfig", "IA3Config", "PromptTuningConfig", "BottleneckConfig", "inject_adapter", "set_adapter", "disable_adapters", "merge", "unmerge",
            "merge_and_unload", "is_adapted", "trainable_parameters", "adapter_layers", "save_adapter", "load_adapted"]
