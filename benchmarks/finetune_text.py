@@ -23,6 +23,7 @@ METHODS = {  # method -> --set options
     "lora": {"r": "8", "lora_alpha": "16", "target_modules": "c_attn"},
     "lora-r4": {"r": "4", "lora_alpha": "8", "target_modules": "c_attn"},
     "lora-all": {"r": "8", "lora_alpha": "16", "target_modules": "all-linear"},
+    "lora-emb": {"r": "8", "lora_alpha": "16", "target_modules": "c_attn,wte"},
     "dora": {"r": "8", "lora_alpha": "16", "target_modules": "c_attn"},
     "ia3": {"target_modules": "c_attn,mlp.c_proj", "feedforward_modules": "mlp.c_proj"},
     "prompt": {"num_virtual_tokens": "16", "prompt_tuning_init": "VOCAB"},
