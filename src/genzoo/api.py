@@ -25,13 +25,14 @@ def build(name: str, data=None, **overrides: Any) -> GenerativeModel:
     return model
 
 
-def load(path, device: str = "cpu") -> GenerativeModel:
+def load(path, device: str = "cpu", base=None) -> GenerativeModel:
     """Load a saved model (any family) from a directory: a genzoo run or ``save_pretrained``
-    directory, a transformers GPT-2 directory, or a diffusers DDPM/DDIM pipeline or UNet2DModel
-    directory (``genzoo.formats``); anything else is a one-line ``CheckpointError``."""
+    directory, a transformers GPT-2 directory, a diffusers DDPM/DDIM pipeline or UNet2DModel
+    directory, or an adapter directory (its recorded base, or ``base``, with the adapter loaded;
+    ``genzoo.formats``); anything else is a one-line ``CheckpointError``."""
     from .formats import load_any
 
-    return load_any(path, device=device)
+    return load_any(path, device=device, base=base)
 
 
 def evaluate(model, data, metrics=("nll",), **kw: Any) -> dict[str, float]:

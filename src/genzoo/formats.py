@@ -9,7 +9,9 @@ genzoo reads four layouts:
 - ``"diffusers-pipeline"``: ``model_index.json`` naming a ``UNet2DModel`` and a scheduler (DDPM/DDIM
   pipelines), read by ``pipelines.diffusion.load_diffusers_ddpm``;
 - ``"diffusers-unet"``: a lone ``UNet2DModel`` directory (``config.json`` with ``"_class_name":
-  "UNet2DModel"``), sampled with ``DDPMScheduler()``'s default schedule.
+  "UNet2DModel"``), sampled with ``DDPMScheduler()``'s default schedule;
+- ``"adapter"``: ``adapter_config.json`` + ``adapter_model.safetensors`` (PEFT's format, genzoo's
+  ``finetune``): the base it records (any layout above) with the adapter loaded.
 
 Anything else is a one-line ``CheckpointError`` that names what was found.
 """
@@ -20,16 +22,18 @@ from pathlib import Path
 
 import torch
 
-from .errors import CheckpointError
+from .errors import CheckpointError, ConfigError
 from .serialization import CONFIG_NAME, read_json
 
 READABLE = ("genzoo reads genzoo runs, transformers GPT-2 and diffusers DDPM/DDIM pipeline "
             "(or UNet2DModel) directories")
 INDEX_NAME = "model_index.json"
+ADAPTER_CONFIG = "adapter_config.json"
 
 
 def detect_format(path) -> str:
-    """One of ``"genzoo"``, ``"transformers-gpt2"``, ``"diffusers-pipeline"``, ``"diffusers-unet"``."""
+    """One of ``"genzoo"``, ``"transformers-gpt2"``, ``"diffusers-pipeline"``, ``"diffusers-unet"``,
+    ``"adapter"``."""
     from .registry import MODELS
 
     path = Path(path)
@@ -37,6 +41,8 @@ def detect_format(path) -> str:
         raise CheckpointError(f"{path}: no such directory; pass a directory written by save_pretrained or `genzoo train --out`")
     if not path.is_dir():
         raise CheckpointError(f"{path} is a file, not a model directory; {READABLE}")
+    if (path / ADAPTER_CONFIG).is_file() and not (path / CONFIG_NAME).is_file():
+        return "adapter"
     if (path / CONFIG_NAME).is_file():
         raw = read_json(path / CONFIG_NAME)
         model_type, cls_name = raw.get("model_type"), raw.get("_class_name")
@@ -65,9 +71,16 @@ def detect_format(path) -> str:
     raise CheckpointError(f"{path}: no {CONFIG_NAME} or {INDEX_NAME} (found {found}); {READABLE}")
 
 
-def load_any(path, device: str | torch.device = "cpu"):
-    """The genzoo model for any directory :func:`detect_format` accepts, in ``eval()`` mode."""
+def load_any(path, device: str | torch.device = "cpu", base=None):
+    """The genzoo model for any directory :func:`detect_format` accepts, in ``eval()`` mode; for an
+    adapter directory, its base with the adapter loaded (``base`` overrides the recorded base)."""
     fmt = detect_format(path)
+    if base is not None and fmt != "adapter":
+        raise ConfigError(f"--base applies to adapter directories; {path} holds a whole model")
+    if fmt == "adapter":
+        from .finetune.peft_format import load_adapted
+
+        return load_adapted(path, base=base, device=device)
     if fmt == "genzoo":
         from .serialization import load_model
 

@@ -157,8 +157,10 @@ class GenerativeModel(nn.Module):
         raise NotSupported(f"{type(self).__name__} has no likelihood; evaluate it with sample-based metrics (fid, kid, prdc, mmd)")
 
     def configure_optimizers(self, lr: float, weight_decay: float = 0.0, betas=(0.9, 0.999)) -> list[torch.optim.Optimizer]:
-        """Optimizers the Trainer checkpoints and schedules; one AdamW by default."""
-        return [torch.optim.AdamW(self.parameters(), lr=lr, weight_decay=weight_decay, betas=betas)]
+        """Optimizers the Trainer checkpoints and schedules; one AdamW over the trainable parameters by
+        default (frozen ones, e.g. a base under ``genzoo.finetune`` adapters, get no optimizer state)."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        return [torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay, betas=betas)]
 
     def training_step(self, batch, step: int, *, optimizers: list[torch.optim.Optimizer]) -> dict[str, float]:
         """One optimisation step for ``manual_optimization`` families; returns logged scalars."""

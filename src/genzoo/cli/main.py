@@ -16,6 +16,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="genzoo: every family of generative model, trained, sampled and evaluated under one API.")
 
 _DEBUG = False
+BASE_HELP = "For an adapter directory: the base model to load it on (overrides the base the adapter records)."
 
 
 def parse_assignments(pairs: list[str] | None, flag: str) -> dict[str, str]:
@@ -93,6 +94,7 @@ def sample(
     sampler: Optional[str] = typer.Option(None, help="Sampler name (diffusion), e.g. ddim, dpm++2m."),
     guidance_scale: Optional[float] = typer.Option(None, "--guidance-scale"),
     class_label: Optional[int] = typer.Option(None, "--class-label"),
+    base: Optional[Path] = typer.Option(None, "--base", help=BASE_HELP),
 ):
     """Draw N samples from a saved model (same --seed, same samples)."""
     from .runs import sample_run
@@ -100,7 +102,7 @@ def sample(
     kw = {k: v for k, v in dict(steps=steps, sampler=sampler, guidance_scale=guidance_scale).items() if v is not None}
     if class_label is not None:
         kw["class_labels"] = class_label
-    written = sample_run(run, n=n, seed=seed, out=out, **kw)
+    written = sample_run(run, n=n, seed=seed, out=out, base=base, **kw)
     if written is not None:
         typer.echo(f"wrote {written}")
 
@@ -116,12 +118,13 @@ def eval_cmd(
     num_samples: Optional[int] = typer.Option(None, "--num-samples", help="Samples drawn for fid/kid/prdc/mmd/modes (default: the split's size)."),
     max_examples: Optional[int] = typer.Option(None, "--max-examples", help="Score only the split's first N examples (default: all)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    base: Optional[Path] = typer.Option(None, "--base", help=BASE_HELP),
 ):
     """Evaluate a saved model on a dataset split."""
     from .runs import eval_run
 
     results = eval_run(run, data, metrics=metrics, split=split, data_args=parse_assignments(data_arg, "--data-arg"), seed=seed,
-                       num_samples=num_samples, max_examples=max_examples)
+                       num_samples=num_samples, max_examples=max_examples, base=base)
     if as_json:
         typer.echo(json.dumps(results, sort_keys=True))
     else:
@@ -139,16 +142,50 @@ def generate(
     top_p: Optional[float] = typer.Option(None, "--top-p"),
     greedy: bool = typer.Option(False, help="Greedy decoding instead of sampling."),
     seed: int = typer.Option(0),
+    base: Optional[Path] = typer.Option(None, "--base", help=BASE_HELP),
 ):
     """Generate text from a prompt (Hugging Face-style text-generation pipeline)."""
     import torch
 
     from ..pipelines import pipeline
 
-    pipe = pipeline("text-generation", model=str(run))
+    if base is not None:
+        import genzoo as gz
+
+        pipe = pipeline("text-generation", model=gz.load(run, base=base))
+    else:
+        pipe = pipeline("text-generation", model=str(run))
     outs = pipe(prompt, max_new_tokens=max_new_tokens, do_sample=not greedy, temperature=temperature,
                 top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed))
     typer.echo(outs[0]["generated_text"])
+
+
+@app.command()
+def finetune(
+    base: Path = typer.Argument(..., help="The base model: a genzoo run, transformers GPT-2 or diffusers directory."),
+    data: str = typer.Option(..., "--data", help="Dataset name, text:PATH or folder:PATH."),
+    method: str = typer.Option("lora", "--method", help="lora, dora, ia3, prompt, adapter (bottleneck) or full."),
+    set_: Optional[list[str]] = typer.Option(None, "--set", help="Adapter option key=value, e.g. r=8, "
+                                             "target_modules=c_attn,c_proj, lora_alpha=16 (repeatable)."),
+    out: Optional[Path] = typer.Option(None, help="Output directory (default runs/BASE-METHOD)."),
+    steps: Optional[int] = typer.Option(None),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size"),
+    lr: Optional[float] = typer.Option(None),
+    seed: int = typer.Option(0),
+    data_arg: Optional[list[str]] = typer.Option(None, "--data-arg", help="Dataset option key=value."),
+    merge: bool = typer.Option(False, "--merge", help="Also write OUT/merged: a standalone model, adapter merged in."),
+    overwrite: bool = typer.Option(False, help="Replace a non-empty --out."),
+    sample_every: Optional[int] = typer.Option(None, "--sample-every", help="Sample grids every N steps (0: none)."),
+    device: str = typer.Option("cpu"),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+):
+    """Fine-tune BASE on a dataset with an adapter (PEFT's files, only the adapter trains) or fully."""
+    from ..finetune.run import finetune_run
+
+    path = finetune_run(base, data, method=method, overrides=parse_assignments(set_, "--set"), out=out, steps=steps,
+                        batch_size=batch_size, lr=lr, seed=seed, data_args=parse_assignments(data_arg, "--data-arg"),
+                        merge=merge, overwrite=overwrite, progress=progress, device=device, sample_every=sample_every)
+    typer.echo(f"saved to {path}" + (f" (merged model in {path / 'merged'})" if merge else ""))
 
 
 @app.command()

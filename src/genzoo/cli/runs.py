@@ -149,7 +149,7 @@ def text_options_for(model, source, data_name: str, args: dict, explicit: dict) 
     return out
 
 
-def sample_run(run, *, n: int = 64, seed: int = 0, out=None, **kw) -> Path | None:
+def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, **kw) -> Path | None:
     """Draw ``n`` samples; write a PNG (images, 2-D), print text, or save raw tensors."""
     import genzoo as gz
     from ..plotting import save_samples
@@ -157,7 +157,7 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, **kw) -> Path | Non
     if n <= 0:
         raise ConfigError(f"-n must be a positive integer, got {n}")
     run = Path(run)
-    model = gz.load(run)
+    model = gz.load(run, base=base)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         samples = model.sample(n, generator=gen, **kw)
@@ -179,10 +179,11 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, **kw) -> Path | Non
 
 
 def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", data_args=None, seed: int = 0,
-             num_samples: int | None = None, max_examples: int | None = None) -> dict:
+             num_samples: int | None = None, max_examples: int | None = None, base=None) -> dict:
     """Metrics of a saved model, or of a ``genzoo sample --out FILE.safetensors`` file (sample-based
     metrics only). ``num_samples``: samples drawn for sample-based metrics (default: the split's size);
-    ``max_examples``: score only the split's first N examples (default: all)."""
+    ``max_examples``: score only the split's first N examples (default: all); ``base``: the base model
+    of an adapter directory, when not the one it records."""
     import genzoo as gz
 
     names = [m.strip() for m in metrics.split(",") if m.strip()]
@@ -201,7 +202,7 @@ def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", 
 
         results = gz.evaluate(load_tensors(run)["samples"], load_data(data_name, split, data_args or {}), metrics=names, **kw)
         return {k: (float(v) if isinstance(v, (int, float)) or torch.is_tensor(v) else v) for k, v in results.items()}
-    model = gz.load(run)
+    model = gz.load(run, base=base)
     args = dict(_run_info(Path(run)).get("data_args") or {}) if _run_info(Path(run)).get("data") == data_name else {}
     args.update(data_args or {})
     args.update(text_options_for(model, run, data_name, args, explicit=data_args or {}))

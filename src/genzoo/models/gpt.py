@@ -162,8 +162,20 @@ class GPT(GenerativeModel):
         """
         B, T = idx.shape
         past = cache.length if cache is not None else 0
-        if past + T > self.config.block_size:
-            raise DataError(f"sequence of {past + T} tokens exceeds the context of {self.config.block_size}; shorten it")
+        prefix = self._virtual_tokens(B) if past == 0 else None  # prompt tuning: at the first call only
+        n_virtual = prefix.shape[1] if prefix is not None else 0
+        if past + n_virtual + T > self.config.block_size:
+            raise DataError(f"sequence of {past + n_virtual + T} tokens exceeds the context of {self.config.block_size}; shorten it")
+        if n_virtual or (past and self._virtual_tokens(0) is not None):  # masks count the virtual tokens too
+            T_total = past + n_virtual + T
+            if attention_mask is not None and attention_mask.shape[1] < T_total:
+                ones = attention_mask.new_ones(B, T_total - attention_mask.shape[1])
+                attention_mask = torch.cat([ones, attention_mask], 1)
+            if position_ids is not None:
+                position_ids = position_ids + self._virtual_tokens(0).shape[1]
+                if n_virtual:
+                    position_ids = torch.cat([torch.arange(n_virtual, device=idx.device).expand(B, -1), position_ids], 1)
+            T = n_virtual + T
         key_valid = None
         if attention_mask is not None:
             key_valid = attention_mask.bool()
@@ -179,6 +191,8 @@ class GPT(GenerativeModel):
         if position_ids is None:
             position_ids = torch.arange(past, past + T, device=idx.device)[None]
         x = self.transformer.wte(idx)
+        if prefix is not None:
+            x = torch.cat([prefix.to(x.dtype), x], 1)
         rotary = None
         if self.rotary is not None:
             rotary = self.rotary(position_ids)
@@ -189,8 +203,14 @@ class GPT(GenerativeModel):
             x = block(x, rotary=rotary, mask=mask, cache=cache, layer=i)
         if cache is not None:
             cache.length += T
-        x = self.transformer.ln_f(x[:, -1:] if last_only else x)
+        x = self.transformer.ln_f(x[:, -1:] if last_only else x[:, n_virtual:])
         return self.lm_head(x)
+
+    def _virtual_tokens(self, batch: int) -> Tensor | None:
+        """Prompt-tuning embeddings (batch, n, C) put before the sequence, or None
+        (``genzoo.finetune.prompt_tuning`` wraps ``wte`` with a ``virtual_tokens`` method)."""
+        virtual = getattr(self.transformer.wte, "virtual_tokens", None)
+        return virtual(batch) if virtual is not None else None
 
     def _decode_step(self, cache: KVCache) -> DecodeStep | None:
         """The one-token decoding step for this cache, built on first use; None where it does not apply
@@ -201,7 +221,9 @@ class GPT(GenerativeModel):
 
     def new_cache(self, batch: int, max_len: int) -> KVCache:
         c = self.config
-        p = self.transformer.wte.weight
+        prefix = self._virtual_tokens(0)
+        max_len += prefix.shape[1] if prefix is not None else 0  # prompt tuning's virtual tokens
+        p = self.first_token_logits  # (the embedding may be wrapped by an adapter)
         dtype = p.dtype if p.is_floating_point() else torch.float32
         return KVCache(c.n_layer, batch, c.n_head, max_len, c.n_embd // c.n_head, dtype, p.device)
 

@@ -17,7 +17,9 @@ same dot products, see ``genzoo.nn.decode_kernels``). The ``quantize`` formats g
 per-token function (``decode_fn``: kernel and buffers bound once, same numbers as their
 ``forward``); any other linear layer (adapters) runs its own ``forward``.
 ``DecodeStep.supports(model)`` is False, and the module path runs, while any forward hook is set
-(hooks would be skipped here) or a block is not a ``genzoo.nn.transformer.Block``.
+(hooks would be skipped here), a block is not a ``genzoo.nn.transformer.Block`` or an embedding is
+not a plain ``nn.Embedding`` (an adapter wraps it). Adapted linear layers (``genzoo.finetune``)
+run their own forward here.
 """
 from __future__ import annotations
 
@@ -89,8 +91,10 @@ class DecodeStep:
 
     @staticmethod
     def supports(model: nn.Module) -> bool:
-        blocks = model.transformer.h
-        return (not model.training and not has_hooks(model)
+        t = model.transformer
+        blocks = t.h
+        plain_embeddings = type(t.wte) is nn.Embedding and ("wpe" not in t or type(t.wpe) is nn.Embedding)
+        return (not model.training and not has_hooks(model) and plain_embeddings
                 and all(type(b) is Block and type(b.attn) is CausalSelfAttention and type(b.mlp) is MLP for b in blocks))
 
     def __init__(self, model: nn.Module, cache: KVCache):

@@ -163,8 +163,10 @@ class Int8Linear(nn.Module):
         return self.decode_fn(x2.shape[0], kernel)(x2.contiguous())
 
     def forward(self, x: Tensor) -> Tensor:
-        kernel = self.kernel if x.device == self.weight.device else "dequant"
-        return self.product(x.reshape(-1, x.shape[-1]), kernel).view(*x.shape[:-1], self.out_features)
+        # the dequantised product is the differentiable one: used when a gradient must flow back
+        # through the frozen int8 layer (LoRA on an int8 base, genzoo.finetune.qlora)
+        fast = x.device == self.weight.device and not (x.requires_grad and torch.is_grad_enabled())
+        return self.product(x.reshape(-1, x.shape[-1]), self.kernel if fast else "dequant").view(*x.shape[:-1], self.out_features)
 
     def extra_repr(self) -> str:
         return f"in_features={self.in_features}, out_features={self.out_features}, int8"

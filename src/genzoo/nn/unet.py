@@ -66,9 +66,13 @@ class Attention(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         B, C, H, W = x.shape
         h = self.group_norm(x).reshape(B, C, H * W).transpose(1, 2)             # (B, HW, C)
-        w = torch.cat([self.to_q.weight, self.to_k.weight, self.to_v.weight])
-        b = torch.cat([self.to_q.bias, self.to_k.bias, self.to_v.bias])
-        q, k, v = F.linear(h, w, b).reshape(B, H * W, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
+        if all(type(m) is nn.Linear for m in (self.to_q, self.to_k, self.to_v)):  # one fused product
+            w = torch.cat([self.to_q.weight, self.to_k.weight, self.to_v.weight])
+            b = torch.cat([self.to_q.bias, self.to_k.bias, self.to_v.bias])
+            qkv = F.linear(h, w, b)
+        else:  # adapted projections (genzoo.finetune) run their own forward
+            qkv = torch.cat([self.to_q(h), self.to_k(h), self.to_v(h)], dim=-1)
+        q, k, v = qkv.reshape(B, H * W, 3, self.heads, C // self.heads).permute(2, 0, 3, 1, 4)
         h = F.scaled_dot_product_attention(q, k, v)                              # (B, heads, HW, d)
         h = self.to_out[0](h.transpose(1, 2).reshape(B, H * W, C))
         return x + h.transpose(1, 2).reshape(B, C, H, W)
@@ -173,7 +177,7 @@ class UNet2D(nn.Module):
     @property
     def channels_last(self) -> bool:
         """True after ``unet.to(memory_format=torch.channels_last)`` (faster oneDNN convolutions on CPU)."""
-        w = self.mid_block.resnets[0].conv1.weight
+        w = next(p for p in self.mid_block.resnets[0].parameters() if p.dim() == 4)  # conv1 (maybe adapter-wrapped)
         return w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
 
     def forward(self, x: Tensor, t, class_labels: Tensor | None = None) -> Tensor:

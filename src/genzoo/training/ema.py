@@ -32,8 +32,8 @@ class EMA:
         self._pairs = ([self.shadow[n] for n in self._live], list(self._live.values()))
 
     def _tracked(self) -> dict[str, Tensor]:
-        """Floating-point parameters and buffers by name (tied tensors appear once)."""
-        named = dict(self.model.named_parameters())
+        """Trainable floating-point parameters and buffers by name (tied tensors appear once)."""
+        named = {n: p for n, p in self.model.named_parameters() if p.requires_grad}  # frozen ones never change
         named.update((n, b) for n, b in self.model.named_buffers() if b.is_floating_point())
         return {n: t for n, t in named.items() if t.is_floating_point()}
 

@@ -57,6 +57,8 @@ class Trainer:
     (``step`` counts completed steps, from 1); a callback may call ``trainer.stop()``.
     ``resume`` with ``steps`` above the run's total extends it (the LR plan gains a segment,
     ``schedule.py``); ``init_from`` (a saved model directory or model) starts a new run from its weights.
+    ``adapter`` (a ``genzoo.finetune`` config such as ``LoraConfig``) adds that adapter to the model, so
+    only it trains, and the run saves adapter files (``adapter_config.json`` + ``adapter_model.safetensors``).
     """
 
     def __init__(self, model: GenerativeModel, data, *, steps: int | None = None, batch_size: int | None = None,
@@ -65,7 +67,7 @@ class Trainer:
                  ema_decay: float | None = KIND_DEFAULT, bf16: bool = False, device: str | torch.device = "cpu",
                  log_every: int | None = None, sample_every: int | None = None,
                  checkpoint_every: int | None = None, callbacks=(), progress: bool = True,
-                 resume: bool = False, init_from=None):
+                 resume: bool = False, init_from=None, adapter=None):
         kind = getattr(data, "kind", None)
         budget = (model.budget_for_kind(kind) if isinstance(model, GenerativeModel)
                   else {**GenerativeModel.default_budget, **getattr(model, "default_budget", {})})
@@ -113,6 +115,10 @@ class Trainer:
             from .init_from import init_weights_from
 
             self.init_from = init_weights_from(self.model, init_from)
+        if adapter is not None:  # parameter-efficient fine-tuning: wraps the model in place (genzoo.finetune)
+            from ..finetune import inject_adapter
+
+            inject_adapter(self.model, adapter)
         self.out = _writable_dir(out) if out is not None else None
         self.log = MetricsLog(self.out / "metrics.jsonl" if self.out else None)
         self.step = 0  # completed optimiser steps
@@ -393,11 +399,16 @@ class Trainer:
 
 # --- helpers ---------------------------------------------------------------------------------
 def _save_model_into(model: GenerativeModel, out: Path) -> None:
-    """``model.save_pretrained`` into ``out`` without touching the run's other files."""
+    """``model.save_pretrained`` (or its adapter) into ``out`` without touching the run's other files."""
     tmp = out / ".model.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
-    model.save_pretrained(tmp)
-    for item in sorted(tmp.iterdir(), key=lambda p: p.name != "config.json"):  # config.json last
+    if getattr(model, "peft_config", None):  # an adapted model saves its adapter (genzoo.finetune)
+        from ..finetune.peft_format import save_adapter
+
+        save_adapter(model, tmp)
+    else:
+        model.save_pretrained(tmp)
+    for item in sorted(tmp.iterdir(), key=lambda p: p.name not in ("config.json", "adapter_config.json")):  # config last
         target = out / item.name
         if target.is_dir() and item.is_dir():
             shutil.rmtree(target)

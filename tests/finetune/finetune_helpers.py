@@ -1,0 +1,29 @@
+"""Tiny random-weight models shared by the finetune tests."""
+import torch
+
+from genzoo.models.gpt import GPT, GPTConfig
+
+
+def tiny_gpt(seed: int = 0, **kw) -> GPT:
+    torch.manual_seed(seed)
+    cfg = dict(vocab_size=32, block_size=16, n_layer=2, n_head=2, n_embd=16)
+    cfg.update(kw)
+    model = GPT(GPTConfig(**cfg)).eval()
+    with torch.no_grad():  # non-trivial biases and norms, so a wrong transpose or scale shows
+        for name, p in model.named_parameters():
+            if name.endswith("bias") or "ln" in name:
+                p.add_(0.1 * torch.randn_like(p))
+    return model
+
+
+def randomize_adapters(model, seed: int = 1, scale: float = 0.3) -> None:
+    """Stand-in for training: every trainable (adapter) tensor gets random values."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in model.parameters():
+            if p.requires_grad:
+                p.add_(scale * torch.randn(p.shape, generator=g))
+
+
+def ids(batch: int = 2, length: int = 12, vocab: int = 32, seed: int = 3) -> torch.Tensor:
+    return torch.randint(0, vocab, (batch, length), generator=torch.Generator().manual_seed(seed))
