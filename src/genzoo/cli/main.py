@@ -69,6 +69,8 @@ def train(
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every"),
     sample_every: Optional[int] = typer.Option(None, "--sample-every"),
     bf16: bool = typer.Option(False, help="bf16 autocast."),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile the model's network (inductor; "
+                                  "kernels cached in ~/.cache/genzoo/inductor). COMPILE_HELP_TRAIN"),
     device: str = typer.Option("cpu"),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ):
@@ -78,7 +80,8 @@ def train(
     path = train_run(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed, out=out,
                      overrides=parse_assignments(set_, "--set"), data_args=parse_assignments(data_arg, "--data-arg"),
                      resume=resume, overwrite=overwrite, checkpoint_every=checkpoint_every,
-                     sample_every=sample_every, bf16=bf16, device=device, progress=progress, init_from=init_from)
+                     sample_every=sample_every, bf16=bf16, device=device, progress=progress, init_from=init_from,
+                     compile=compile_)
     typer.echo(f"saved to {path}")
 
 
@@ -92,6 +95,8 @@ def sample(
     sampler: Optional[str] = typer.Option(None, help="Sampler name (diffusion), e.g. ddim, dpm++2m."),
     guidance_scale: Optional[float] = typer.Option(None, "--guidance-scale"),
     class_label: Optional[int] = typer.Option(None, "--class-label"),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile the U-Net (ddpm; inductor, kernels "
+                                  "cached in ~/.cache/genzoo/inductor). COMPILE_HELP_SAMPLE"),
 ):
     """Draw N samples from a saved model (same --seed, same samples)."""
     from .runs import sample_run
@@ -99,6 +104,8 @@ def sample(
     kw = {k: v for k, v in dict(steps=steps, sampler=sampler, guidance_scale=guidance_scale).items() if v is not None}
     if class_label is not None:
         kw["class_labels"] = class_label
+    if compile_:
+        kw["compile"] = True
     written = sample_run(run, n=n, seed=seed, out=out, **kw)
     if written is not None:
         typer.echo(f"wrote {written}")

@@ -1,6 +1,7 @@
 """What the ``train``, ``sample`` and ``eval`` commands do, as plain functions (testable without a shell)."""
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,8 @@ def load_data(name: str, split: str, data_args: dict[str, Any] | None = None):
 
 def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, lr=None, seed=0, out=None,
               overrides=None, data_args=None, resume=None, overwrite=False, checkpoint_every=None,
-              sample_every=None, bf16=False, device="cpu", progress=True, init_from=None) -> Path:
+              sample_every=None, bf16=False, device="cpu", progress=True, init_from=None,
+              compile=False) -> Path:
     """Build ``model_name`` for ``data_name``, train it with the Trainer and save it to ``out``.
 
     ``init_from`` (a saved model directory) starts the new run from that model's weights: the model
@@ -84,7 +86,7 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
         check_data_fits(model, data, name)
     trainer = gz.Trainer(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed, out=out,
                          checkpoint_every=checkpoint_every, sample_every=sample_every, bf16=bf16,
-                         device=device, progress=progress, resume=resume is not None)
+                         device=device, progress=progress, resume=resume is not None, compile=compile)
     if source is not None:
         trainer.init_from = name  # recorded in checkpoint/trainer_state.json
     trainer.fit()
@@ -154,6 +156,8 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, **kw) -> Path | Non
         raise ConfigError(f"-n must be a positive integer, got {n}")
     run = Path(run)
     model = gz.load(run)
+    if kw.get("compile") and "compile" not in inspect.signature(model.sample).parameters:
+        raise ConfigError(f"--compile is offered for diffusion sampling (ddpm), not {model.model_type}; drop --compile")
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         samples = model.sample(n, generator=gen, **kw)
