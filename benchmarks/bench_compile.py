@@ -44,10 +44,21 @@ def anchor_weights():
 
 
 def compiled_model(sd, mode: str):
-    """A genzoo DDPM on the anchor weights whose U-Net is compiled in place (``nn.Module.compile``)."""
+    """A genzoo DDPM on the anchor weights whose U-Net is compiled in place (``nn.Module.compile``).
+
+    ``mode``: ``default``, a torch.compile mode, or ``freezing`` (inductor's ``freezing`` option:
+    weights become constants, convolutions get prepacked oneDNN weights; inference only).
+    """
     model = bd.genzoo_model(sd, False)
-    model.net.compile(mode=None if mode == "default" else mode)
+    if mode == "freezing":
+        model.net.compile(options={"freezing": True})
+    else:
+        model.net.compile(mode=None if mode == "default" else mode)
     return model
+
+
+def train_modes(modes: list[str]) -> list[str]:
+    return [m for m in modes if m != "freezing"]  # freezing applies to inference graphs only
 
 
 def dynamo_counts() -> dict[str, int]:
@@ -129,19 +140,21 @@ def speed_phase(args, cache: Path) -> None:
         for mode in modes:
             model = compiled_model(sd, mode).eval()
             runs[f"genzoo compiled ({mode})"] = warmed(bd.genzoo_sampler(model, args.sample_steps, False), mode, "sample")
-            with torch.inference_mode():
-                t = model.make_sampler("ddim", 50).timesteps[3]
-                diff = (model.net(x, t) - eager.net(x, t)).abs().max().item()
+            t = model.make_sampler("ddim", 50).timesteps[3]
+            with torch.inference_mode():  # x: an inference tensor and t a normal one, as in the sampler loop
+                xi = x.clone()
+                diff = (model.net(xi, t) - eager.net(xi, t)).abs().max().item()
             print(f"  max |compiled - eager| U-Net output ({mode}): {diff:.2e}")
         times = interleaved(runs, (), args.repeats, 1)
         scale = BATCH * args.sample_steps / 50
         report(f"DDIM-50 sampling, images/s (batch {BATCH}; {args.sample_steps} steps timed, scaled to 50)",
                times, scale, "images/s", "diffusers eager")
+        print(f"  dynamo counters after sampling: {dynamo_counts()}")
 
     if not args.skip_train:
         runs = {"diffusers eager": bd.diffusers_trainer(diffusers_unet().train(), False),
                 "genzoo eager": bd.genzoo_trainer(bd.genzoo_model(sd, False).train(), False)}
-        for mode in modes:
+        for mode in train_modes(modes):
             runs[f"genzoo compiled ({mode})"] = warmed(bd.genzoo_trainer(compiled_model(sd, mode).train(), False),
                                                        mode, "train", x)
         for fn in list(runs.values())[:2]:
@@ -157,7 +170,7 @@ def main():
     ap.add_argument("--phase", choices=("all", "cost", "speed"), default="all")
     ap.add_argument("--what", choices=("sample", "train"), default="sample")
     ap.add_argument("--mode", default="default")
-    ap.add_argument("--modes", default="default", help="comma-separated inductor modes to compare")
+    ap.add_argument("--modes", default="default", help="comma-separated: default, freezing, torch.compile modes")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--sample-steps", type=int, default=10)
     ap.add_argument("--train-steps", type=int, default=3)
@@ -178,6 +191,8 @@ def main():
         print("\none-time compile cost (fresh process each; first call - steady call)")
         for mode in args.modes.split(","):
             for what in whats:
+                if what == "train" and mode not in train_modes([mode]):
+                    continue
                 for temp in ("cold", "warm"):
                     r = run_cost(what, mode, cache / f"{mode}-{what}", args.threads)
                     print(f"  {what:6s} {mode:28s} {temp}: first call {r['first_s']:6.1f} s, steady "
