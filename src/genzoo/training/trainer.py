@@ -103,8 +103,8 @@ class Trainer:
         self.callbacks, self.progress, self.resume = list(callbacks), progress, resume
         self.compile = compile
         if compile and not isinstance(getattr(model, "net", None), torch.nn.Module):
-            raise NotSupported(f"compile=True compiles the model's network module `net`, which "
-                               f"{getattr(model, 'model_type', type(model).__name__)} does not have; train without compile")
+            raise NotSupported(f"compile (--compile) compiles the model's network module `net`, which "
+                               f"{getattr(model, 'model_type', type(model).__name__)} does not have; train without it")
         if resume and out is None:
             raise ConfigError("resume=True needs out= (the run directory that holds checkpoint/)")
         self.init_from = None
