@@ -107,10 +107,10 @@ def interleaved(runs: dict, args: tuple, repeats: int, calls: int) -> dict[str, 
 
 def report(title: str, times: dict[str, list[float]], per_call_items: float, unit: str, base: str) -> None:
     print(f"\n{title}")
-    print(f"  {'':34s} {'best ' + unit:>14s} {'median':>9s}   best x vs {base}")
+    print(f"  {'':46s} {'best ' + unit:>14s} {'median':>9s}   best x vs {base}")
     ref = min(times[base])
     for k, v in times.items():
-        print(f"  {k:34s} {per_call_items / min(v):14.2f} {per_call_items / statistics.median(v):9.2f}   "
+        print(f"  {k:46s} {per_call_items / min(v):14.2f} {per_call_items / statistics.median(v):9.2f}   "
               f"x{ref / min(v):.2f}", flush=True)
 
 
