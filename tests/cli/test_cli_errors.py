@@ -36,7 +36,6 @@ CASES = [
     (["train", "gaussian", "--data", "moons", "--bogus"], ["No such option: --bogus"]),
     (["eval", "nowhere", "--data", "moons"], ["no such directory"]),
     (["sample", "nowhere"], ["no such directory"]),
-    (["train", "gaussian", "--data", "moons", "--compile"], ["--compile", "`net`", "gaussian"]),
     (["frobnicate"], ["No such command 'frobnicate'"]),
 ]
 

@@ -1,11 +1,9 @@
-"""The torch.compile option (``genzoo.nn.compile``): compiled DDPM sampling and training equal eager,
+"""The torch.compile option for sampling (``genzoo.nn.compile``): compiled DDPM sampling equals eager,
 no recompiles across timesteps, and clear errors where compiling is not possible.
 
 Inductor generates and builds real C++ kernels, so the network is the smallest U-Net that still has
 every block type (8 channels, two 8x8/4x4 levels, attention): each compile takes seconds, not minutes.
 """
-import functools
-
 import pytest
 import torch
 from torch._dynamo.utils import counters
@@ -46,33 +44,6 @@ def test_compiled_sampling_equals_eager_without_recompiles():
     again = model.sample(4, generator=torch.Generator().manual_seed(0), compile=True)  # reuses the compiled net
     torch.testing.assert_close(again, compiled, atol=0, rtol=0)
     assert counters["stats"]["unique_graphs"] == 1
-
-
-def test_trainer_compile_gives_the_eager_losses(monkeypatch):
-    """The Trainer's hook compiles ``model.net`` and the loop's losses are unchanged. The backend is
-    aot_eager (forward and backward traced through AOT autograd, no C++ build): inductor's training
-    graph takes minutes to build on the shared 2-core machine; its numerics are checked by the
-    sampling test above and by benchmarks/bench_compile.py."""
-    from genzoo.training import trainer as trainer_module
-
-    monkeypatch.setattr(trainer_module, "compile_network", functools.partial(compile_network, backend="aot_eager"))
-    data = torch.randn(32, 1, 8, 8).clamp(-1, 1)
-    losses = []
-    for compile in (False, True):
-        model = tiny_unet_ddpm()
-        trainer = gz.Trainer(model, data, steps=3, batch_size=8, lr=1e-3, ema_decay=None, progress=False,
-                             compile=compile)
-        trainer.fit()
-        assert is_compiled(model.net) == compile
-        losses.append([h["loss"] for h in trainer.history])
-    assert len(losses[1]) == 3
-    torch.testing.assert_close(torch.tensor(losses[1]), torch.tensor(losses[0]), atol=1e-4, rtol=1e-4)
-
-
-def test_trainer_compile_needs_a_network_module():
-    model = gz.build("gaussian", shape=(2,))
-    with pytest.raises(NotSupported, match="net"):
-        gz.Trainer(model, torch.randn(16, 2), steps=1, compile=True)
 
 
 def test_compile_without_a_cpp_compiler_is_not_supported(monkeypatch):

@@ -69,8 +69,6 @@ def train(
     checkpoint_every: Optional[int] = typer.Option(None, "--checkpoint-every"),
     sample_every: Optional[int] = typer.Option(None, "--sample-every"),
     bf16: bool = typer.Option(False, help="bf16 autocast."),
-    compile_: bool = typer.Option(False, "--compile", help="torch.compile the model's network (inductor; "
-                                  "kernels cached in ~/.cache/genzoo/inductor). COMPILE_HELP_TRAIN"),
     device: str = typer.Option("cpu"),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ):
@@ -80,8 +78,7 @@ def train(
     path = train_run(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed, out=out,
                      overrides=parse_assignments(set_, "--set"), data_args=parse_assignments(data_arg, "--data-arg"),
                      resume=resume, overwrite=overwrite, checkpoint_every=checkpoint_every,
-                     sample_every=sample_every, bf16=bf16, device=device, progress=progress, init_from=init_from,
-                     compile=compile_)
+                     sample_every=sample_every, bf16=bf16, device=device, progress=progress, init_from=init_from)
     typer.echo(f"saved to {path}")
 
 
@@ -95,8 +92,9 @@ def sample(
     sampler: Optional[str] = typer.Option(None, help="Sampler name (diffusion), e.g. ddim, dpm++2m."),
     guidance_scale: Optional[float] = typer.Option(None, "--guidance-scale"),
     class_label: Optional[int] = typer.Option(None, "--class-label"),
-    compile_: bool = typer.Option(False, "--compile", help="torch.compile the U-Net (ddpm; inductor, kernels "
-                                  "cached in ~/.cache/genzoo/inductor). COMPILE_HELP_SAMPLE"),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile the U-Net (ddpm; inductor): DDIM "
+                                  "1.12x faster on the 32x32 bench U-Net, after a one-time compile of ~40 s (first "
+                                  "run; ~4 s once cached in ~/.cache/genzoo/inductor). Worth it for long jobs."),
 ):
     """Draw N samples from a saved model (same --seed, same samples)."""
     from .runs import sample_run

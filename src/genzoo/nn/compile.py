@@ -49,19 +49,17 @@ def check_compile_supported(device: torch.device) -> None:
         raise NotSupported(f"compile=True is supported on cpu and cuda, not {device.type}; run without compile")
 
 
-def compile_network(module: nn.Module, mode: str | None = None, backend: str = "inductor") -> nn.Module:
-    """Compile ``module`` in place (once; calling again with the same mode is free).
+def compile_network(module: nn.Module, mode: str | None = None) -> nn.Module:
+    """Compile ``module`` in place with inductor (once; calling again with the same mode is free).
 
     ``mode``: None (inductor's default) or a ``torch.compile`` mode such as
     ``"max-autotune-no-cudagraphs"``. The first forward of each graph pays the one-time compile cost.
-    ``backend="aot_eager"`` traces without generating kernels (debugging, fast tests).
     """
     if getattr(module, "_genzoo_compile_mode", False) == mode:
         return module
-    if backend == "inductor":
-        check_compile_supported(next(module.parameters()).device)
-        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(inductor_cache_dir()))
-    module.compile(mode=mode, backend=backend)
+    check_compile_supported(next(module.parameters()).device)
+    os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(inductor_cache_dir()))
+    module.compile(mode=mode)
     module._genzoo_compile_mode = mode
     return module
 

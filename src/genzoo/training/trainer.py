@@ -34,7 +34,6 @@ from torch import Tensor
 
 from ..errors import ConfigError, NotSupported, TrainingDiverged
 from ..model import GenerativeModel
-from ..nn.compile import compile_network
 from ..serialization import load_state_into
 from .checkpoint import CHECKPOINT_DIR, find_checkpoint, load_checkpoint, optimizer_from_tensors, save_checkpoint
 from .ema import EMA
@@ -56,9 +55,6 @@ class Trainer:
     (``step`` counts completed steps, from 1); a callback may call ``trainer.stop()``.
     ``resume`` with ``steps`` above the run's total extends it (the LR plan gains a segment,
     ``schedule.py``); ``init_from`` (a saved model directory or model) starts a new run from its weights.
-    ``compile=True`` (or an inductor mode name) compiles the model's network module ``model.net`` with
-    ``torch.compile`` when the run starts (``genzoo.nn.compile``; the loop is unchanged). One-time
-    cost: COMPILE_COST_TRAIN.
     """
 
     def __init__(self, model: GenerativeModel, data, *, steps: int | None = None, batch_size: int | None = None,
@@ -67,7 +63,7 @@ class Trainer:
                  ema_decay: float | None = 0.999, bf16: bool = False, device: str | torch.device = "cpu",
                  log_every: int | None = None, sample_every: int | None = None,
                  checkpoint_every: int | None = None, callbacks=(), progress: bool = True,
-                 resume: bool = False, init_from=None, compile: bool | str = False):
+                 resume: bool = False, init_from=None):
         kind = getattr(data, "kind", None)
         budget = (model.budget_for_kind(kind) if isinstance(model, GenerativeModel)
                   else {**GenerativeModel.default_budget, **getattr(model, "default_budget", {})})
@@ -101,10 +97,6 @@ class Trainer:
         self.sample_every = max(1, self.steps // 4) if sample_every is None else int(sample_every)
         self.checkpoint_every = min(1000, max(1, self.steps // 4)) if checkpoint_every is None else int(checkpoint_every)
         self.callbacks, self.progress, self.resume = list(callbacks), progress, resume
-        self.compile = compile
-        if compile and not isinstance(getattr(model, "net", None), torch.nn.Module):
-            raise NotSupported(f"compile (--compile) compiles the model's network module `net`, which "
-                               f"{getattr(model, 'model_type', type(model).__name__)} does not have; train without it")
         if resume and out is None:
             raise ConfigError("resume=True needs out= (the run directory that holds checkpoint/)")
         self.init_from = None
@@ -154,8 +146,6 @@ class Trainer:
     # --- setup ----------------------------------------------------------------------------
     def _setup(self) -> None:
         model = self.model
-        if self.compile:
-            compile_network(model.net, None if self.compile is True else self.compile)
         self.optimizers = list(model.configure_optimizers(lr=self.lr, weight_decay=self.weight_decay))
         self.lr_plan = [{"from_step": 0, "steps": self.steps, "warmup": self.warmup}]
         self._lr_lambda = LRLambda(steps=self.steps, warmup=self.warmup, schedule=self.schedule, plan=self.lr_plan)
