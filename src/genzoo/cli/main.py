@@ -93,8 +93,8 @@ def sample(
     guidance_scale: Optional[float] = typer.Option(None, "--guidance-scale"),
     class_label: Optional[int] = typer.Option(None, "--class-label"),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the U-Net (ddpm; inductor): DDIM "
-                                  "1.12x faster on the 32x32 bench U-Net, after a one-time compile of ~40 s (first "
-                                  "run; ~4 s once cached in ~/.cache/genzoo/inductor). Worth it for long jobs."),
+                                  "1.01-1.12x faster on the 32x32 bench U-Net, after a one-time compile of ~40 s "
+                                  "(first run; ~4 s once cached in ~/.cache/genzoo/inductor). Only for long jobs."),
 ):
     """Draw N samples from a saved model (same --seed, same samples)."""
     from .runs import sample_run

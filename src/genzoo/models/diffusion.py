@@ -264,8 +264,8 @@ class DDPM(GenerativeModel):
         ``compile=True`` (or an inductor mode name) compiles ``self.net`` in place with ``torch.compile``
         (``genzoo.nn.compile``) before sampling; later calls reuse it. One-time cost on the first call:
         ~37 s on an idle 2-core EPYC for the 32x32 bench U-Net (~4 s in a later process, from the on-disk
-        cache); then DDIM runs 1.12x faster than eager (benchmarks/results/diffusion.md). Training is
-        not offered: it measured 1.01x.
+        cache); then DDIM runs 1.01-1.12x faster than eager (~1.05x typical; benchmarks/results/diffusion.md),
+        so it pays off only for long jobs. Training is not offered: it measured 1.01x.
         """
         device = model_device(self)
         if compile:
