@@ -89,8 +89,8 @@ def genzoo_sampler(model, steps, bf16):
     fn = model.guided_fn(None, 1.0)
 
     def run():
-        x = torch.randn(BATCH, 1, 32, 32)
         with torch.inference_mode(), autocast(bf16):
+            x = torch.randn(BATCH, 1, 32, 32)  # an inference tensor like every later x: one compiled graph
             for i in range(steps):
                 x = smp.step(fn(x, smp.timesteps[i]).float(), i, x).prev_sample
         return x

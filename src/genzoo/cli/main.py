@@ -95,6 +95,9 @@ def sample(
     guidance_scale: Optional[float] = typer.Option(None, "--guidance-scale"),
     class_label: Optional[int] = typer.Option(None, "--class-label"),
     base: Optional[Path] = typer.Option(None, "--base", help=BASE_HELP),
+    compile_: bool = typer.Option(False, "--compile", help="torch.compile the U-Net (ddpm; inductor): DDIM "
+                                  "1.01-1.12x faster on the 32x32 bench U-Net, after a one-time compile of ~40 s "
+                                  "(first run; ~4 s once cached in ~/.cache/genzoo/inductor). Only for long jobs."),
 ):
     """Draw N samples from a saved model (same --seed, same samples)."""
     from .runs import sample_run
@@ -102,6 +105,8 @@ def sample(
     kw = {k: v for k, v in dict(steps=steps, sampler=sampler, guidance_scale=guidance_scale).items() if v is not None}
     if class_label is not None:
         kw["class_labels"] = class_label
+    if compile_:
+        kw["compile"] = True
     written = sample_run(run, n=n, seed=seed, out=out, base=base, **kw)
     if written is not None:
         typer.echo(f"wrote {written}")

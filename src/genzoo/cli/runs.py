@@ -1,6 +1,7 @@
 """What the ``train``, ``sample`` and ``eval`` commands do, as plain functions (testable without a shell)."""
 from __future__ import annotations
 
+import inspect
 import json
 from pathlib import Path
 from typing import Any
@@ -158,6 +159,8 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, **kw) ->
         raise ConfigError(f"-n must be a positive integer, got {n}")
     run = Path(run)
     model = gz.load(run, base=base)
+    if kw.get("compile") and "compile" not in inspect.signature(model.sample).parameters:
+        raise ConfigError(f"--compile is offered for diffusion sampling (ddpm), not {model.model_type}; drop --compile")
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         samples = model.sample(n, generator=gen, **kw)
