@@ -18,13 +18,25 @@ module whose full name equals an entry or ends with ``"." + entry``; ``"all-line
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import re
-from typing import Iterator
+from typing import Any, Iterator
 
 import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
+
+
+class AdapterConfig:
+    """What every method's config dataclass shares: its field names and its JSON dict."""
+
+    @classmethod
+    def field_names(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
 
 
 class AdapterLayer(nn.Module):

@@ -12,9 +12,8 @@ keys ``base_model.model.<module>.adapter_down.weight`` ...) with ``peft_type`` `
 """
 from __future__ import annotations
 
-import dataclasses
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -22,13 +21,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .base import AdapterLayer
+from .base import AdapterConfig, AdapterLayer
 
 ACTIVATIONS = {"relu": F.relu, "gelu": F.gelu, "tanh": torch.tanh, "silu": F.silu}
 
 
 @dataclass
-class BottleneckConfig:
+class BottleneckConfig(AdapterConfig):
     target_modules: Any = None  # sub-layers whose output is adapted, e.g. attn,mlp for a GPT
     bottleneck_size: int = 16
     non_linearity: str = "relu"
@@ -41,15 +40,8 @@ class BottleneckConfig:
         if self.non_linearity not in ACTIVATIONS:
             raise ConfigError(f"non_linearity must be one of {', '.join(ACTIVATIONS)}, got {self.non_linearity!r}")
 
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
     def wrappers(self) -> dict[type, type[AdapterLayer]]:
         return {nn.Module: BottleneckAdapter}
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def output_features(module: nn.Module) -> int:

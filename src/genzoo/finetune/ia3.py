@@ -11,18 +11,18 @@ PEFT. Merging: W ← diag(l) W, b ← l ⊙ b (or W ← W diag(l)).
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .base import AdapterLayer, matches
+from .base import AdapterConfig, AdapterLayer, matches
 
 
 @dataclass
-class IA3Config:
+class IA3Config(AdapterConfig):
     target_modules: Any = None
     feedforward_modules: Any = None
     init_ia3_weights: bool = True
@@ -34,9 +34,6 @@ class IA3Config:
 
     def wrappers(self) -> dict[type, type[AdapterLayer]]:
         return {nn.Linear: IA3Linear}
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class IA3Linear(AdapterLayer):

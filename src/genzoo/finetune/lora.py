@@ -22,7 +22,7 @@ Merging writes W ← W + (α/r) B A (``merge``); ``unmerge`` restores W bit for 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
@@ -30,11 +30,11 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .base import AdapterLayer
+from .base import AdapterConfig, AdapterLayer
 
 
 @dataclass
-class LoraConfig:
+class LoraConfig(AdapterConfig):
     """PEFT's ``LoraConfig`` fields that genzoo implements (the names are PEFT's)."""
 
     r: int = 8
@@ -70,9 +70,6 @@ class LoraConfig:
         from .qlora import LoRAInt8Linear
 
         return {nn.Linear: LoRALinear, nn.Conv2d: LoRAConv2d, nn.Embedding: LoRAEmbedding, Int8Linear: LoRAInt8Linear}
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 def _kaiming_(t: Tensor, generator: torch.Generator | None) -> Tensor:

@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from ..errors import CheckpointError, ConfigError
 from ..serialization import GENZOO_VERSION, atomic_dir, load_tensors, read_json, save_tensors, write_json
-from .base import AdapterLayer, adapter_layers
+from .base import adapter_layers
 from .ia3 import IA3Config
 from .lora import LoraConfig
 from .prompt_tuning import PromptTuningConfig

@@ -13,19 +13,18 @@ first (at the first call of a generation only; the KV cache holds them afterward
 """
 from __future__ import annotations
 
-import dataclasses
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 import torch
 from torch import Tensor, nn
 
 from ..errors import ConfigError
-from .base import AdapterLayer
+from .base import AdapterConfig, AdapterLayer
 
 
 @dataclass
-class PromptTuningConfig:
+class PromptTuningConfig(AdapterConfig):
     num_virtual_tokens: int = 8
     prompt_tuning_init: str = "RANDOM"  # "RANDOM" (PEFT's default) or "VOCAB"
     target_modules: Any = "transformer.wte"  # where the wrapper sits (not a PEFT field)
@@ -39,15 +38,8 @@ class PromptTuningConfig:
             raise ConfigError(f"prompt_tuning_init must be RANDOM or VOCAB, got {self.prompt_tuning_init!r}")
         self.target_modules = "transformer.wte"
 
-    @classmethod
-    def field_names(cls) -> list[str]:
-        return [f.name for f in dataclasses.fields(cls)]
-
     def wrappers(self) -> dict[type, type[AdapterLayer]]:
         return {nn.Embedding: PromptEmbedding}
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class PromptEmbedding(AdapterLayer):

@@ -27,7 +27,6 @@ A GAN has no likelihood: ``log_prob`` raises ``NotSupported``; evaluate with sam
 """
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from typing import Any
 
