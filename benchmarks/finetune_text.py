@@ -53,7 +53,9 @@ def main() -> None:
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--block-size", type=int, default=64)
     ap.add_argument("--methods", default=",".join(METHODS))
-    ap.add_argument("--n-embd", type=int, default=128)
+    ap.add_argument("--n-embd", type=int, default=192)
+    ap.add_argument("--n-layer", type=int, default=2)
+    ap.add_argument("--n-head", type=int, default=4)
     args = ap.parse_args()
 
     import genzoo as gz
@@ -68,7 +70,7 @@ def main() -> None:
     base = out / "base"
     if not (base / "config.json").exists():
         train_run("gpt", "pystdlib", steps=args.base_steps, batch_size=args.batch_size, lr=3e-3, out=base, progress=False,
-                  overrides={"n_layer": "2", "n_head": "4", "n_embd": str(args.n_embd)}, data_args=data_args, sample_every=0)
+                  overrides={"n_layer": str(args.n_layer), "n_head": str(args.n_head), "n_embd": str(args.n_embd)}, data_args=data_args, sample_every=0)
     data = f"text:{corpus}"
     rows = [("base (no tuning)", 0, gz.load(base), eval_run(base, data, data_args=data_args)["nll"])]
     total = sum(p.numel() for p in rows[0][2].parameters())

@@ -16,6 +16,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_
                   help="genzoo: every family of generative model, trained, sampled and evaluated under one API.")
 
 _DEBUG = False
+_ARGV: list[str] | None = None  # the arguments main() was given (--nproc re-runs them under torchrun)
 BASE_HELP = "For an adapter directory: the base model to load it on (overrides the base the adapter records)."
 
 
@@ -73,15 +74,25 @@ def train(
     bf16: bool = typer.Option(False, help="bf16 autocast."),
     device: str = typer.Option("cpu"),
     progress: bool = typer.Option(True, help="Show a progress bar."),
+    nproc: Optional[int] = typer.Option(None, "--nproc", help="Data-parallel processes on this machine (runs the command "
+                                        "under torchrun; --batch-size is the global batch). See docs/distributed.md."),
 ):
     """Train MODEL on a dataset; writes the model, loss curve, samples and checkpoints to --out."""
+    if nproc is not None:
+        from ..training.distributed import launch_train
+
+        raise typer.Exit(launch_train(nproc, sys.argv[1:] if _ARGV is None else _ARGV, batch_size))
     from .runs import train_run
 
     path = train_run(model, data, steps=steps, batch_size=batch_size, lr=lr, ema_decay=ema_decay, seed=seed, out=out,
                      overrides=parse_assignments(set_, "--set"), data_args=parse_assignments(data_arg, "--data-arg"),
                      resume=resume, overwrite=overwrite, checkpoint_every=checkpoint_every,
                      sample_every=sample_every, bf16=bf16, device=device, progress=progress, init_from=init_from)
-    typer.echo(f"saved to {path}")
+    from ..training.distributed import shutdown
+
+    shutdown()
+    if os.environ.get("RANK", "0") == "0":
+        typer.echo(f"saved to {path}")
 
 
 @app.command()
@@ -239,9 +250,9 @@ app.command()(edit)
 
 def main(argv: list[str] | None = None) -> None:
     """Entry point: run the typer app; turn expected errors into one line and exit code 2."""
-    global _DEBUG
+    global _DEBUG, _ARGV
     args = sys.argv[1:] if argv is None else list(argv)
-    _DEBUG = "--debug" in args
+    _DEBUG, _ARGV = "--debug" in args, args
     try:
         app(args=args, prog_name="genzoo", standalone_mode=False)
     except typer.Exit as e:
@@ -264,7 +275,8 @@ def _fail(message: str, exc: BaseException, code: int = 2) -> None:
     if _DEBUG or os.environ.get("GENZOO_DEBUG"):
         raise exc
     first = message.strip().splitlines()[0] if message.strip() else type(exc).__name__
-    print(f"error: {first}", file=sys.stderr)
+    rank = f" (rank {os.environ['RANK']})" if int(os.environ.get("WORLD_SIZE", "1")) > 1 else ""
+    print(f"error{rank}: {first}", file=sys.stderr)
     sys.exit(code)
 
 

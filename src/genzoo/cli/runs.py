@@ -42,8 +42,11 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
     """
     import genzoo as gz
     from ..registry import MODELS
+    from ..training import distributed
 
     cls = MODELS.get(model_name)
+    world = distributed.init_from_env(device)  # under torchrun: join the process group first (docs/distributed.md)
+    device = distributed.rank_device(device, world)
     for value, flag in ((steps, "--steps"), (batch_size, "--batch-size")):
         if value is not None and value <= 0:
             raise ConfigError(f"{flag} must be a positive integer, got {value}")
@@ -78,6 +81,7 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
     data = load_data(data_name, "train", args)
     if cls.data_kinds and data.kind not in cls.data_kinds:
         raise ConfigError(f"model {model_name!r} does not support {data.kind} data like {data_name!r} (it supports: {', '.join(cls.data_kinds)})")
+    distributed.barrier()  # every rank has checked --out before rank 0 writes into it
     torch.manual_seed(seed)  # the initial weights too: the same --seed gives the same run in any process
     model = gz.build(model_name, data, **{**base, **(overrides or {})})
     if source is not None:
@@ -100,7 +104,11 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
         info["init_from"] = origin
     if len(trainer.lr_plan) > 1:
         info["lr_plan"] = trainer.lr_plan
-    write_json(out / "run.json", info)
+    if world.distributed:
+        info["world_size"] = world.size
+    if world.is_main:
+        write_json(out / "run.json", info)
+    distributed.barrier()  # no rank reports success before the run's files exist
     return out
 
 

@@ -44,6 +44,7 @@ from ..samplers.noise_schedule import NoiseSchedule, canonical_prediction
 from ..samplers.scheduler_config import to_diffusers
 from ..serialization import save_tensors, write_json
 from ..utils import model_device, randn, unpack_batch
+from ..nn.batch_noise import batch_rand, batch_randint, batch_randn_like
 
 
 @dataclasses.dataclass
@@ -157,8 +158,8 @@ class DDPM(GenerativeModel):
         x0, y = unpack_batch(batch)
         self.check_input(x0)
         n = x0.shape[0]
-        t = torch.randint(0, self.config.num_train_timesteps, (n,), device=x0.device)
-        noise = torch.randn_like(x0)
+        t = batch_randint(0, self.config.num_train_timesteps, n, device=x0.device)
+        noise = batch_randn_like(x0)
         xt = self.schedule.add_noise(x0, noise, t)
         labels = self.training_labels(y, n, x0.device)
         out = self.net(xt, t, labels)
@@ -185,7 +186,7 @@ class DDPM(GenerativeModel):
             raise DataError("this ddpm is class-conditional (num_classes set) but the batch has no labels; pass (x, y)")
         y = y.to(device).long()
         if c.null_class and c.label_dropout > 0:
-            drop = torch.rand(n, device=device) < c.label_dropout
+            drop = batch_rand(n, device=device) < c.label_dropout
             y = torch.where(drop, torch.full_like(y, c.num_classes), y)
         return y
 

@@ -34,6 +34,7 @@ from ..registry import register_model
 from ..samplers.ode import odeint
 from ..samplers.likelihood_ode import gaussian_log_prob, ode_log_prob
 from ..utils import model_device, randn, unpack_batch
+from ..nn.batch_noise import batch_rand, batch_randn_like
 from .diffusion import DDPM, DDPMConfig
 
 FM_SAMPLERS = ("euler", "heun", "dopri5")
@@ -73,8 +74,8 @@ class FlowMatching(DDPM):
         x0, y = unpack_batch(batch)
         self.check_input(x0)
         n = x0.shape[0]
-        t = torch.rand(n, device=x0.device)
-        noise = torch.randn_like(x0)
+        t = batch_rand(n, device=x0.device)
+        noise = batch_randn_like(x0)
         tb = t.reshape(-1, *([1] * (x0.ndim - 1)))
         xt = (1 - tb) * x0 + tb * noise
         out = self.velocity(xt, t, self.training_labels(y, n, x0.device))

@@ -40,6 +40,7 @@ from ..model import GenerativeModel, ModelConfig
 from ..objectives.gan_losses import LOSSES, gradient_penalty, r1_penalty
 from ..registry import register_model
 from ..utils import model_device, rand, randn, unpack_batch
+from ..nn.batch_noise import batch_rand, batch_randn
 from .gan_mitigations import diff_augment, mode_seeking_loss, unrolled_discriminator_state
 from .gan_nets import Discriminator, Generator, apply_spectral_norm, grouped_forward, pack_samples, packed_shape
 
@@ -140,12 +141,17 @@ class GAN(GenerativeModel):
     def _latents(self, n: int, y: Tensor | None, generator=None) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """z ~ N(0, I), a class per row when conditional (given or uniform), a generator index per row."""
         device = model_device(self)
-        z = randn((n, self.config.z_dim), generator=generator, device=device)
+        if generator is None:  # training noise: a data-parallel rank draws its rows of the global batch's
+            normal, uniform = (lambda *s: batch_randn(*s, device=device)), (lambda *s: batch_rand(*s, device=device))
+        else:
+            normal = lambda *s: randn(s, generator=generator, device=device)  # noqa: E731
+            uniform = lambda *s: rand(s, generator=generator, device=device)  # noqa: E731
+        z = normal(n, self.config.z_dim)
         if self.config.num_classes and y is None:
-            y = (rand((n,), generator=generator, device=device) * self.config.num_classes).long()
+            y = (uniform(n) * self.config.num_classes).long()
         which = None
         if self.config.n_generators > 1:
-            which = (rand((n,), generator=generator, device=device) * self.config.n_generators).long()
+            which = (uniform(n) * self.config.n_generators).long()
         return z, y, which
 
     @torch.no_grad()

@@ -21,6 +21,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.func import functional_call
 
+from ..nn.batch_noise import batch_rand, batch_randint
+
 
 # --- unrolled discriminator ----------------------------------------------------------------
 def unrolled_discriminator_state(d: nn.Module, d_loss: Callable[[Callable], Tensor], steps: int,
@@ -49,17 +51,17 @@ def mode_seeking_loss(z: Tensor, fake: Tensor, eps: float = 1e-5) -> Tensor:
 # --- DiffAugment ---------------------------------------------------------------------------
 def _color(x: Tensor) -> Tensor:
     b = len(x)
-    x = x + (torch.rand(b, 1, 1, 1, device=x.device) - 0.5)                       # brightness
+    x = x + (batch_rand(b, 1, 1, 1, device=x.device) - 0.5)                       # brightness
     mean = x.mean(1, keepdim=True)
-    x = (x - mean) * (torch.rand(b, 1, 1, 1, device=x.device) * 2) + mean          # saturation
+    x = (x - mean) * (batch_rand(b, 1, 1, 1, device=x.device) * 2) + mean          # saturation
     mean = x.mean((1, 2, 3), keepdim=True)
-    return (x - mean) * (torch.rand(b, 1, 1, 1, device=x.device) + 0.5) + mean     # contrast
+    return (x - mean) * (batch_rand(b, 1, 1, 1, device=x.device) + 0.5) + mean     # contrast
 
 
 def _translation(x: Tensor, ratio: float = 0.125) -> Tensor:
     b, _, h, w = x.shape
     s = max(1, int(h * ratio + 0.5))
-    shift = torch.randint(-s, s + 1, (b, 2), device=x.device)
+    shift = batch_randint(-s, s + 1, b, 2, device=x.device)
     padded = F.pad(x, (s, s, s, s))
     rows = (torch.arange(h, device=x.device)[None] + s - shift[:, :1]).clamp(0, h + 2 * s - 1)   # (b, h)
     cols = (torch.arange(w, device=x.device)[None] + s - shift[:, 1:]).clamp(0, w + 2 * s - 1)   # (b, w)
@@ -70,8 +72,8 @@ def _translation(x: Tensor, ratio: float = 0.125) -> Tensor:
 def _cutout(x: Tensor, ratio: float = 0.5) -> Tensor:
     b, _, h, w = x.shape
     ch, cw = int(h * ratio + 0.5), int(w * ratio + 0.5)
-    top = torch.randint(0, h + 1 - ch % 2, (b, 1, 1), device=x.device) - ch // 2   # may overhang the border
-    left = torch.randint(0, w + 1 - cw % 2, (b, 1, 1), device=x.device) - cw // 2
+    top = batch_randint(0, h + 1 - ch % 2, b, 1, 1, device=x.device) - ch // 2   # may overhang the border
+    left = batch_randint(0, w + 1 - cw % 2, b, 1, 1, device=x.device) - cw // 2
     ys = torch.arange(h, device=x.device)[None, :, None]
     xs = torch.arange(w, device=x.device)[None, None, :]
     inside = (ys >= top) & (ys < top + ch) & (xs >= left) & (xs < left + cw)

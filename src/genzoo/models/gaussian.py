@@ -21,6 +21,7 @@ from ..errors import DataError
 from ..model import GenerativeModel, ModelConfig
 from ..registry import register_model
 from ..utils import rand, randn, unpack_batch
+from ..nn.batch_noise import batch_rand_like
 
 
 @dataclass
@@ -117,7 +118,7 @@ class GaussianMixture(GenerativeModel):
         x, _ = unpack_batch(batch)
         if self.config.levels:
             width = 2.0 / (self.config.levels - 1)
-            x = x + (torch.rand_like(x) - 0.5) * width
+            x = x + (batch_rand_like(x) - 0.5) * width
         if not bool(self.initialized):
             self._init_from(self._flatten(x))
         nll = -self.log_prob(x).mean()

@@ -33,6 +33,7 @@ from ..registry import register_model
 from ..samplers.annealed_langevin import annealed_langevin, geometric_sigmas
 from ..samplers.likelihood_ode import gaussian_log_prob
 from ..utils import unpack_batch
+from ..nn.batch_noise import batch_randint, batch_randn_like
 from .continuous import ContinuousConfig, ContinuousTimeModel
 
 
@@ -96,9 +97,9 @@ class NCSN(ContinuousTimeModel):
     def loss(self, batch) -> dict[str, Tensor]:
         x, _ = unpack_batch(batch)
         self.check_input(x)
-        idx = torch.randint(0, self.config.num_scales, (x.shape[0],), device=x.device)
+        idx = batch_randint(0, self.config.num_scales, x.shape[0], device=x.device)
         sigma = self.sigmas.to(x.device)[idx]
-        z = torch.randn_like(x)
+        z = batch_randn_like(x)
         noisy = x + sigma.reshape(-1, *([1] * (x.ndim - 1))) * z
         per_level = (self.net_out(noisy, self.time_of(sigma)) - z).pow(2).flatten(1).mean(1)
         return {"loss": per_level.mean()}

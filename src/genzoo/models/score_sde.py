@@ -29,6 +29,7 @@ from ..samplers.ode import odeint
 from ..samplers.likelihood_ode import gaussian_log_prob, ode_log_prob
 from ..samplers.sde import SDE, reverse_sde_sample
 from ..utils import model_device, randn, unpack_batch
+from ..nn.batch_noise import batch_rand, batch_randn_like
 from .diffusion import DDPM, DDPMConfig
 
 SDE_SAMPLERS = ("pc", "em", "ode")
@@ -77,10 +78,10 @@ class ScoreSDE(DDPM):
         x0, y = unpack_batch(batch)
         self.check_input(x0)
         n = x0.shape[0]
-        t = torch.rand(n, device=x0.device) * (1 - self.config.t_eps) + self.config.t_eps
+        t = batch_rand(n, device=x0.device) * (1 - self.config.t_eps) + self.config.t_eps
         m, s = self.sde.marginal(t)
         shape = (-1,) + (1,) * (x0.ndim - 1)
-        noise = torch.randn_like(x0)
+        noise = batch_randn_like(x0)
         xt = m.reshape(shape) * x0 + s.reshape(shape) * noise
         out = self.net(xt, t * TIME_SCALE, self.training_labels(y, n, x0.device))
         return {"loss": F.mse_loss(out.float(), noise.float())}

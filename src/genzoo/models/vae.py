@@ -37,6 +37,7 @@ from ..objectives.elbo import (active_units, bernoulli_log_prob, discretized_log
                                gaussian_kl, iwae_bound, kl_weight, log_normal, mutual_information)
 from ..registry import register_model
 from ..utils import rand, randn, unpack_batch
+from ..nn.batch_noise import batch_rand, batch_randn_like
 from .pixelcnn import sample_categorical
 
 LIKELIHOODS = {"bernoulli": 1, "gaussian": 1, "logistic": 2, "categorical": 1}  # decoder outputs per data dimension
@@ -104,7 +105,7 @@ class _TextDecoder(nn.Module):
         """Teacher-forced logits (N, T, V) of x given z."""
         inp = torch.cat([torch.full_like(x[:, :1], self.vocab), x[:, :-1]], 1)
         if word_dropout > 0:
-            inp = torch.where(torch.rand(inp.shape, device=x.device) < word_dropout, torch.full_like(inp, self.vocab + 1), inp)
+            inp = torch.where(batch_rand(*inp.shape, device=x.device) < word_dropout, torch.full_like(inp, self.vocab + 1), inp)
             inp[:, 0] = self.vocab
         return self.step(inp, z, None)[0]
 
@@ -241,7 +242,7 @@ class VAE(GenerativeModel):
     def loss(self, batch) -> dict[str, Tensor]:
         x, _ = unpack_batch(batch)
         mu, logvar = self.encode(x)
-        z = mu + torch.exp(0.5 * logvar) * torch.randn_like(mu)
+        z = mu + torch.exp(0.5 * logvar) * batch_randn_like(mu)
         rec = self.rec_log_prob(x, z, self.config.word_dropout if self.training else 0.0)
         kl_d = gaussian_kl(mu, logvar)
         w = kl_weight(int(self.step), self.config.beta, self.config.warmup_steps)

@@ -20,6 +20,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from ..nn.batch_noise import batch_rand
+
 
 # --- minimax / non-saturating --------------------------------------------------------------
 def d_loss_minimax(real: Tensor, fake: Tensor) -> Tensor:
@@ -79,7 +81,7 @@ def gradient_penalty(critic: Callable[[Tensor], Tensor], real: Tensor, fake: Ten
     RNG (training noise). The graph is kept so the penalty trains D (create_graph=True).
     """
     if alpha is None:
-        alpha = torch.rand(real.shape[0], device=real.device, dtype=real.dtype)
+        alpha = batch_rand(real.shape[0], device=real.device, dtype=real.dtype)
     alpha = alpha.view(-1, *([1] * (real.dim() - 1)))
     x_hat = (alpha * real.detach() + (1 - alpha) * fake.detach()).requires_grad_(True)
     (grad,) = torch.autograd.grad(critic(x_hat).sum(), x_hat, create_graph=True)

@@ -34,7 +34,9 @@ from torch import Tensor
 
 from ..errors import ConfigError, NotSupported, TrainingDiverged
 from ..model import GenerativeModel
+from ..nn.batch_noise import sharded
 from ..serialization import load_state_into
+from . import distributed
 from .checkpoint import CHECKPOINT_DIR, find_checkpoint, load_checkpoint, optimizer_from_tensors, save_checkpoint
 from .ema import EMA
 from .logging import MetricsLog, progress_bar
@@ -87,6 +89,8 @@ class Trainer:
             raise ConfigError(f"unknown schedule {schedule!r}; use one of: {', '.join(SCHEDULES)}")
         if len(self.data) == 0:
             raise ConfigError("the training set is empty; pass a dataset with at least one example")
+        self.world = distributed.init_from_env(device)  # under torchrun: this rank's share of each global batch
+        self.local_batch_size = distributed.local_batch_size(min(self.batch_size, len(self.data)), self.world.size)
         self.seed, self.weight_decay, self.schedule = int(seed), float(weight_decay), schedule
         self.warmup = default_warmup(self.steps) if warmup is None else int(warmup)
         self.grad_clip = float(grad_clip) if grad_clip else None
@@ -120,7 +124,8 @@ class Trainer:
 
             inject_adapter(self.model, adapter)
         self.out = _writable_dir(out) if out is not None else None
-        self.log = MetricsLog(self.out / "metrics.jsonl" if self.out else None)
+        self.writes = self.out is not None and self.world.is_main  # rank 0 writes every file of a distributed run
+        self.log = MetricsLog(self.out / "metrics.jsonl" if self.writes else None)
         self.step = 0  # completed optimiser steps
         self._stop = self._cannot_sample = False
 
@@ -159,6 +164,10 @@ class Trainer:
     # --- setup ----------------------------------------------------------------------------
     def _setup(self) -> None:
         model = self.model
+        if self.world.distributed:  # before anything is written or read
+            from .._version import GENZOO_VERSION
+
+            distributed.check_same_everywhere("genzoo version and run settings", [GENZOO_VERSION, self.run_config()])
         self.optimizers = list(model.configure_optimizers(lr=self.lr, weight_decay=self.weight_decay))
         self.lr_plan = [{"from_step": 0, "steps": self.steps, "warmup": self.warmup}]
         self._lr_lambda = LRLambda(steps=self.steps, warmup=self.warmup, schedule=self.schedule, plan=self.lr_plan)
@@ -171,7 +180,7 @@ class Trainer:
         self._t0 = self._last_plot = time.perf_counter()
         resume_step = None
         if self.out is not None:
-            for tmp in self.out.glob(f".{CHECKPOINT_DIR}.tmp-*"):
+            for tmp in self.out.glob(f".{CHECKPOINT_DIR}.tmp-*") if self.writes else ():
                 shutil.rmtree(tmp, ignore_errors=True)  # left by a kill during a save
             if self.resume:
                 ckpt = find_checkpoint(self.out)
@@ -181,6 +190,12 @@ class Trainer:
                     self._restore(ckpt)
                     resume_step = self.step
         self.log.start(resume_step)
+        self._loss_fn, self._hooks = model.loss, []
+        if self.world.distributed:  # gradients averaged over ranks (distributed.py)
+            if model.manual_optimization:
+                self._hooks = distributed.average_before_step(self.optimizers)
+            else:
+                self._loss_fn = distributed.data_parallel(model, self.device)
 
     def _restore(self, path: Path) -> None:
         ckpt = load_checkpoint(path)
@@ -230,16 +245,17 @@ class Trainer:
 
     # --- the loop -------------------------------------------------------------------------
     def _loop(self) -> None:
-        model, bar = self.model, progress_bar(self.steps, self.step, self.progress)
+        model, bar = self.model, progress_bar(self.steps, self.step, self.progress and self.world.is_main)
         self._t0 = self._last_plot = time.perf_counter()
         window: dict[str, list[float]] = {}
         last_step, last_time = self.step, self._t0
         model.train()
         try:
-            while self.step < self.steps and not self._stop:
+            while self.step < self.steps and not self._stopping():
                 lr = self.optimizers[0].param_groups[0]["lr"] if self.optimizers else self.lr
                 batch = _to_device(self.data.batch(self._next_indices()), self.device)
-                logs = self._manual_step(batch) if model.manual_optimization else self._default_step(batch)
+                with sharded(self.world.rank, self.world.size):
+                    logs = self._manual_step(batch) if model.manual_optimization else self._default_step(batch)
                 for sched in self.schedulers:
                     sched.step()
                 self.step += 1
@@ -252,14 +268,15 @@ class Trainer:
                     bar.update(1)
                 if self.step % self.log_every == 0 or self.step == self.steps:
                     now = time.perf_counter()
-                    entry = {"step": self.step, **{k: sum(v) / len(v) for k, v in window.items()}, "lr": lr,
+                    means = distributed.mean_over_ranks({k: sum(v) / len(v) for k, v in window.items()})
+                    entry = {"step": self.step, **means, "lr": lr,
                              "it/s": (self.step - last_step) / max(now - last_time, 1e-9),
                              "elapsed": self._elapsed()}
                     self.log.append(entry)
                     window, last_step, last_time = {}, self.step, now
                     if bar is not None:
                         bar.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if "loss" in k}, refresh=False)
-                if self.out is not None:
+                if self.writes:
                     if self.sample_every and (self.step % self.sample_every == 0 or self.step == self.steps):
                         self.save_samples()
                     if self.checkpoint_every and (self.step % self.checkpoint_every == 0 or self.step == self.steps):
@@ -269,8 +286,14 @@ class Trainer:
         finally:
             if bar is not None:
                 bar.close()
-        if self._stop and self.out is not None and self.checkpoint_every:
+            for hook in self._hooks:
+                hook.remove()
+        if self._stop and self.writes and self.checkpoint_every:
             self.save_checkpoint()
+
+    def _stopping(self) -> bool:
+        """``stop()`` was asked for (on any rank: all ranks end at the same step)."""
+        return not distributed.all_true(not self._stop) if self.world.distributed else self._stop
 
     def _next_indices(self) -> Tensor:
         """The next batch of the epoch's permutation (a new permutation when it runs out)."""
@@ -280,6 +303,9 @@ class Trainer:
             self.perm, self.pos, self.epoch = torch.randperm(n, generator=self.data_generator), 0, self.epoch + 1
         idx = self.perm[self.pos:self.pos + bs]
         self.pos += bs
+        if self.world.distributed:  # this rank's contiguous share of the global batch
+            b = self.local_batch_size
+            idx = idx[self.world.rank * b:(self.world.rank + 1) * b]
         return idx
 
     def _autocast(self):
@@ -289,7 +315,7 @@ class Trainer:
 
     def _default_step(self, batch) -> dict[str, float]:
         with self._autocast():
-            out = self.model.loss(batch)
+            out = self._loss_fn(batch)
         loss = out["loss"]
         for opt in self.optimizers:
             opt.zero_grad(set_to_none=True)
@@ -392,7 +418,7 @@ class Trainer:
         if self.ema is not None:
             self.ema.copy_to()
         self.model.eval()
-        if self.out is not None:
+        if self.writes:
             _save_model_into(self.model, self.out)
             self._save_loss_curve(final=True)
 
