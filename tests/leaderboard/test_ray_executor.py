@@ -16,7 +16,8 @@ from pathlib import Path
 import pytest
 import ray
 
-from genzoo.leaderboard import run_leaderboard
+from genzoo.leaderboard import ray_executor, run_leaderboard
+from genzoo.leaderboard.runner import run_and_record
 
 SRC = str(Path(__file__).resolve().parents[2] / "src")
 #: results.json fields that depend on the clock, the machine or where the cells ran, not on the models
@@ -56,6 +57,21 @@ def test_ray_board_equals_the_local_board(local_ray, tmp_path):
     assert ray_seconds < 120, f"two quick cells took {ray_seconds:.0f} s on Ray"
 
 
+def test_a_cell_whose_worker_dies_is_retried(local_ray, tmp_path, monkeypatch):
+    died = tmp_path / "died"
+
+    def dies_once(cell, *args):  # a local function: Ray ships it by value to the worker
+        if not died.exists():
+            died.touch()
+            os._exit(1)  # the worker process vanishes, as on a node that fails
+        return run_and_record(cell, *args)
+
+    monkeypatch.setattr(ray_executor, "run_and_record", dies_once)
+    run_leaderboard(tmp_path / "board", executor="ray", **{**BOARD, "families": ["gaussian"]})
+    (cell,) = json.loads((tmp_path / "board" / "results.json").read_text())["cells"]
+    assert died.exists() and cell["error"] is None and "nll" in cell["metrics"]
+
+
 def run_cli(*args: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, PYTHONPATH=SRC)
     return subprocess.run([sys.executable, "-m", "genzoo.cli.main", *args], capture_output=True, text=True, env=env, timeout=120)
@@ -83,3 +99,11 @@ def test_genzoo_and_the_local_runner_do_not_import_ray():
     code = "import sys, genzoo, genzoo.leaderboard.runner, genzoo.cli.main; print('ray' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=SRC), check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_without_ray_installed_the_ray_executor_says_how_to_install_it(tmp_path):
+    code = ("import sys; sys.modules['ray'] = None  # import ray now raises ImportError\n"
+            "from genzoo.cli.main import main\n"
+            f"main(['bench', '--quick', '--families', 'gaussian', '--datasets', 'moons', '--out', {str(tmp_path)!r}, '--executor', 'ray'])")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=SRC))
+    assert proc.returncode == 2 and proc.stderr.strip() == "error: the ray executor needs Ray: pip install 'genzoo[ray]'"

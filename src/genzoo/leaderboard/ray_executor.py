@@ -38,15 +38,16 @@ def import_ray():
 
 @contextmanager
 def ray_cluster(address: str | None = None):
-    """Connect to the Ray cluster at ``address`` ("auto" or host:port) for the block; with None, use
-    the Ray this process already initialised, else start a local one with this machine's CPUs.
-    Yields a description of the cluster; disconnects (stopping a local cluster it started) after."""
+    """Connect to the Ray cluster at ``address`` ("auto" or host:port; None: ``$RAY_ADDRESS`` if set)
+    for the block; with no address, use the Ray this process already initialised, else start a local
+    one with this machine's CPUs. Yields a description of the cluster; disconnects (stopping a local
+    cluster it started) after."""
     ray = import_ray()
     if ray.is_initialized() and address is not None:
         raise ConfigError("Ray is already initialised in this process; leave the address out to use that connection")
     started = not ray.is_initialized()
     if started:
-        _connect(ray, address)
+        _connect(ray, address or os.environ.get("RAY_ADDRESS") or None)  # as ray.init reads it, checked the same way
     try:
         resources = ray.cluster_resources()
         gpus = f", {resources['GPU']:g} GPU(s)" if resources.get("GPU") else ""
