@@ -214,6 +214,10 @@ def bench(
     seed: int = typer.Option(0),
     progress: bool = typer.Option(True),
     jobs: int = typer.Option(1, help="Cells trained at once, in worker processes with one thread each (2 on 2 cores)."),
+    executor: str = typer.Option("local", help="Where cells run: local (this machine, see --jobs) or ray (one task "
+                                 "per cell on a Ray cluster; pip install 'genzoo[ray]')."),
+    address: Optional[str] = typer.Option(None, help="With --executor ray: the cluster, 'auto' or HOST:PORT "
+                                          "(default: start a local Ray with this machine's CPUs)."),
     readme: Optional[Path] = typer.Option(None, help="Also put the tables and sample montages into this README "
                                           "(between its <!-- leaderboard:start/end --> markers)."),
 ):
@@ -227,7 +231,7 @@ def bench(
         check_markers(readme)  # fail before the board trains, not after
     split = lambda s: [p.strip() for p in s.split(",") if p.strip()] if s else None  # noqa: E731
     report = run_leaderboard(out, quick=quick, families=split(families), datasets=split(datasets),
-                             resume=resume, seed=seed, progress=progress, jobs=jobs)
+                             resume=resume, seed=seed, progress=progress, jobs=jobs, executor=executor, address=address)
     typer.echo(f"report written to {report}")
     if readme is not None:
         typer.echo(f"leaderboard section of {update_readme(out, readme)} updated")

@@ -2,7 +2,8 @@
 
 Each finished cell writes ``cells/<model>__<data>/result.json``; with ``resume`` those cells are not
 recomputed after a crash. A cell that fails is recorded with its error (the report shows it) instead
-of stopping the whole board.
+of stopping the whole board. Cells run in this process, in local worker processes (``jobs``) or as
+tasks on a Ray cluster (``executor="ray"``, see ``ray_executor``); the results are the same.
 """
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import multiprocessing
 import time
 import traceback
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -27,6 +29,8 @@ from .report import write_reports
 LIKELIHOOD_METRICS = ("nll", "bpd", "perplexity")
 #: order in which parallel workers take cells: the kinds whose cells cost most come first
 KIND_ORDER = {"text": 0, "image": 1, "2d": 2}
+#: where cells run: "local" (this process, or ``jobs`` worker processes) or "ray" (tasks on a Ray cluster)
+EXECUTORS = ("local", "ray")
 
 
 def _finite_floats(d: dict) -> dict:
@@ -150,25 +154,44 @@ def run_and_record(cell: Cell, out: Path, quick: bool, seed: int, progress: bool
     try:
         result = run_cell(cell, out, quick, seed=seed, progress=progress, budgets=budgets)
     except Exception as e:  # a broken family is reported, not fatal for the board
-        result = {"model": cell.model, "data": cell.data, "kind": cell.kind, "error": f"{type(e).__name__}: {e}".splitlines()[0],
-                  "traceback": traceback.format_exc(limit=5), "metrics": {}, "pictures": []}
+        result = failed_result(cell, e)
     result["cpu_seconds"] = time.process_time() - cpu0
+    write_result(out, cell, result)
+    return result
+
+
+def failed_result(cell: Cell, error: BaseException) -> dict:
+    """The result recorded for a cell that raised ``error`` (its first line; the traceback kept apart)."""
+    return {"model": cell.model, "data": cell.data, "kind": cell.kind, "error": f"{type(error).__name__}: {error}".splitlines()[0],
+            "traceback": "".join(traceback.format_exception(error, limit=5)), "metrics": {}, "pictures": []}
+
+
+def write_result(out: Path, cell: Cell, result: dict) -> Path:
+    """Write ``cells/<key>/result.json`` under ``out``."""
     result_file = out / "cells" / cell.key / "result.json"
     result_file.parent.mkdir(parents=True, exist_ok=True)
     write_json(result_file, result)
-    return result
+    return result_file
 
 
 def run_leaderboard(out="bench", *, quick: bool = False, families=None, datasets=None, resume: bool = False,
                     seed: int = 0, progress: bool = True, jobs: int = 1, budgets: dict | None = None,
-                    cells: list[Cell] | None = None) -> Path:
+                    cells: list[Cell] | None = None, executor: str = "local", address: str | None = None) -> Path:
     """Train and evaluate every selected cell; write ``results.json``, ``report.md``, ``report.html``.
 
     ``jobs > 1`` runs that many cells at once in worker processes, one torch thread each (a board of
     small models uses the cores better this way than with threads inside one model). ``budgets``:
-    see ``run_cell``; ``cells`` replaces the families x datasets selection by an explicit list."""
+    see ``run_cell``; ``cells`` replaces the families x datasets selection by an explicit list.
+    ``executor="ray"`` runs each cell as a task on a Ray cluster instead (``address``: "auto" or
+    host:port of a running cluster; None starts a local one), one CPU and torch thread per cell."""
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if address is not None and executor != "ray":
+        raise ConfigError(f"an address ({address}) is only for the ray executor: --executor ray --address ...")
     if jobs < 1:
         raise ConfigError(f"jobs must be a positive integer, got {jobs}")
+    if jobs > 1 and executor == "ray":
+        raise ConfigError("--jobs is for the local executor; on Ray the cluster's CPUs set how many cells run at once")
     started = time.perf_counter()
     out = Path(out)
     cells = select_cells(families, datasets, quick=quick) if cells is None else list(cells)
@@ -181,28 +204,39 @@ def run_leaderboard(out="bench", *, quick: bool = False, families=None, datasets
             done[cell.key] = json.loads(result_file.read_text())
         else:
             todo.append(cell)
-    bar = tqdm(total=len(cells), initial=len(done), desc="leaderboard", unit="cell", disable=not progress)
-    if jobs == 1:
-        for cell in todo:
+    # the bar opens once the executor is ready: a cluster that cannot be reached is one clean error line
+    with (_finishing(todo, out, quick, seed, progress, jobs, budgets, executor, address) as (finished, machine),
+          tqdm(total=len(cells), initial=len(done), desc="leaderboard", unit="cell", disable=not progress) as bar):
+        for cell, result in finished:
+            done[cell.key] = result
             bar.set_postfix_str(cell.key)
-            done[cell.key] = run_and_record(cell, out, quick, seed, progress, budgets=budgets)
             bar.update()
-    else:
-        # longest cells first (text, then images, then 2-D) so no long cell is left running alone at the end
-        todo.sort(key=lambda cell: KIND_ORDER.get(cell.kind, len(KIND_ORDER)))
-        with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-            futures = {pool.submit(run_and_record, cell, out, quick, seed, False, 1, budgets): cell for cell in todo}
-            for future in as_completed(futures):
-                done[futures[future].key] = future.result()
-                bar.set_postfix_str(futures[future].key)
-                bar.update()
-    bar.close()
     results = [done[cell.key] for cell in cells]
-    machine = _machine(threads=1 if jobs > 1 else None) + (f", {jobs} cells at a time" if jobs > 1 else "")
     write_json(out / "results.json", {"quick": quick, "seed": seed, "cells": results, "machine": machine,
                                       "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-                                      "wall_seconds": time.perf_counter() - started, "jobs": jobs})
+                                      "wall_seconds": time.perf_counter() - started, "jobs": jobs, "executor": executor})
     return write_reports(results, out, quick=quick, machine=machine)
+
+
+@contextmanager
+def _finishing(todo: list[Cell], out: Path, quick: bool, seed: int, progress: bool, jobs: int, budgets: dict | None,
+               executor: str, address: str | None):
+    """Run the cells; yields ``(finished, machine)``: an iterator of ``(cell, result)`` in the order the
+    cells finish, and the line that says where they ran."""
+    if jobs == 1 and executor == "local":
+        yield ((cell, run_and_record(cell, out, quick, seed, progress, budgets=budgets)) for cell in todo), _machine()
+        return
+    # longest cells first (text, then images, then 2-D) so no long cell is left running alone at the end
+    todo = sorted(todo, key=lambda cell: KIND_ORDER.get(cell.kind, len(KIND_ORDER)))
+    if executor == "ray":
+        from .ray_executor import ray_cluster, run_on_ray
+
+        with ray_cluster(address) as cluster:
+            yield run_on_ray(todo, out, quick, seed, budgets), f"{_machine(threads=1)}, cells on {cluster}"
+        return
+    with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(run_and_record, cell, out, quick, seed, False, 1, budgets): cell for cell in todo}
+        yield ((futures[f], f.result()) for f in as_completed(futures)), f"{_machine(threads=1)}, {jobs} cells at a time"
 
 
 def _machine(threads: int | None = None) -> str:
