@@ -1,10 +1,12 @@
 """Runs under torchrun for tests/training/test_distributed.py (and in-process for the 1-process runs).
 
-    python -m torch.distributed.run --standalone --nproc-per-node 2 tests/training/ddp_worker.py OUT [kill_at]
+    python -m torch.distributed.run --standalone --nproc-per-node 2 tests/training/ddp_worker.py OUT [ddp|fsdp]
+    ... ddp_worker.py OUT kill NAME KILL_AT [resume] [fsdp]
 
-trains the tiny GPT, DDPM and GAN of ``RUNS`` into OUT/<name> with ``train_run`` (what ``genzoo
-train`` calls); with ``kill_at`` it instead trains the GAN to ``RESUME_STEPS`` steps, and rank 1
-SIGKILLs itself after step ``kill_at`` (rank 0 has written the checkpoint of the step before).
+trains the tiny GPT, DDPM and GAN of ``RUNS`` (``fsdp``: GPT and DDPM, sharded) into OUT/<name> with
+``train_run`` (what ``genzoo train`` calls); ``kill`` trains RUNS[NAME] to ``RESUME_STEPS`` steps
+with a checkpoint every 2, and rank 1 SIGKILLs itself after step KILL_AT (rank 0 has written the
+checkpoint of the step before; 0 = no kill).
 """
 from __future__ import annotations
 
@@ -27,6 +29,7 @@ RUNS = {
                                  "diffaug": ""}, {}),
 }
 STEPS, RESUME_STEPS = 5, 8
+FSDP_RUNS = ("gpt", "ddpm")  # families trained through model.loss
 
 
 def train(name: str, out: Path, steps: int = STEPS, **kw) -> Path:
@@ -37,12 +40,13 @@ def train(name: str, out: Path, steps: int = STEPS, **kw) -> Path:
                      data_args=data_args, progress=False, sample_every=0, overwrite=True, **kw)
 
 
-def train_gan_until_killed(out: Path, kill_at: int, resume: bool) -> None:
-    """The GAN run with a checkpoint every 2 steps; rank 1 dies by SIGKILL after step ``kill_at``."""
+def train_until_killed(name: str, out: Path, kill_at: int, resume: bool, fsdp: bool = False) -> None:
+    """RUNS[name] for RESUME_STEPS steps with a checkpoint every 2; rank 1 dies by SIGKILL after step
+    ``kill_at`` (0: never)."""
     import genzoo as gz
 
-    family, data, batch, lr, overrides, _ = RUNS["gan"]
-    train_set = gz.load_dataset(data)
+    family, data, batch, lr, overrides, data_args = RUNS[name]
+    train_set = gz.load_dataset(data, **{k: int(v) for k, v in data_args.items()})
     torch.manual_seed(0)
     model = gz.build(family, train_set, **overrides)
 
@@ -51,14 +55,14 @@ def train_gan_until_killed(out: Path, kill_at: int, resume: bool) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     gz.Trainer(model, train_set, steps=RESUME_STEPS, batch_size=batch, lr=lr, out=out, progress=False,
-               sample_every=0, checkpoint_every=2, resume=resume, callbacks=[die]).fit()
+               sample_every=0, checkpoint_every=2, resume=resume, callbacks=[die], fsdp=fsdp).fit()
 
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    out = Path(sys.argv[1])
-    if len(sys.argv) > 2:
-        train_gan_until_killed(out, int(sys.argv[2]), resume=sys.argv[3:] == ["resume"])
-    else:
-        for name in RUNS:
-            train(name, out)
+    out, mode = Path(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else "ddp"
+    if mode == "kill":  # OUT kill NAME KILL_AT [resume] [fsdp]
+        train_until_killed(sys.argv[3], out, int(sys.argv[4]), resume="resume" in sys.argv[5:], fsdp="fsdp" in sys.argv[5:])
+    else:  # OUT [ddp|fsdp]
+        for name in (RUNS if mode == "ddp" else FSDP_RUNS):
+            train(name, out, fsdp=mode == "fsdp")

@@ -15,7 +15,7 @@ import torch
 from safetensors.torch import load_file
 
 import genzoo as gz
-from ddp_worker import RUNS, train
+from ddp_worker import FSDP_RUNS, RUNS, train, train_until_killed
 from genzoo.errors import ConfigError
 from genzoo.nn.batch_noise import sharded
 from genzoo.training.distributed import local_batch_size
@@ -106,15 +106,45 @@ def test_sharded_noise_gives_the_global_batch_gradient_float64(family):
 
 
 def test_sigkill_one_rank_then_resume_continues_exactly(tmp_path):
+    """The GAN (its own optimizer steps, all-reduced): killed after step 5, resumed from step 4."""
     whole, killed = tmp_path / "whole", tmp_path / "killed"
-    r = _run(_torchrun(WORKER, str(whole), "0"))
+    r = _run(_torchrun(WORKER, str(whole), "kill", "gan", "0"))
     assert r.returncode == 0, r.stderr[-3000:]
-    r = _run(_torchrun(WORKER, str(killed), "5"))
+    r = _run(_torchrun(WORKER, str(killed), "kill", "gan", "5"))
     assert r.returncode != 0 and not (killed / "model.safetensors").exists()
     assert (killed / "checkpoint").is_dir()
-    r = _run(_torchrun(WORKER, str(killed), "0", "resume"))
+    r = _run(_torchrun(WORKER, str(killed), "kill", "gan", "0", "resume"))
     assert r.returncode == 0, r.stderr[-3000:]
     assert _max_diff(whole, killed) == 0.0
+
+
+def test_fsdp_follows_one_process_and_saves_the_ordinary_layout(one_process, tmp_path):
+    r = _run(_torchrun(WORKER, str(tmp_path), "fsdp"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    for name in FSDP_RUNS:
+        assert _max_diff(one_process / name, tmp_path / name) <= 1e-5, name
+        for part in ("model", "ema", "optimizer"):  # whole tensors, the keys of a one-process checkpoint
+            ours, ref = (load_file(d / name / "checkpoint" / f"{part}.safetensors") for d in (tmp_path, one_process))
+            assert ours.keys() == ref.keys() and all(ours[k].shape == ref[k].shape for k in ref), (name, part)
+        assert isinstance(gz.load(tmp_path / name), gz.GenerativeModel)
+
+
+def test_fsdp_killed_and_resumed_matches_one_process(tmp_path):
+    """A sharded GPT run killed after step 5 and resumed from rank 0's single-file checkpoint (split
+    again over the ranks) ends where the one-process run of the same settings ends."""
+    train_until_killed("gpt", tmp_path / "one", kill_at=0, resume=False)
+    killed = tmp_path / "killed"
+    r = _run(_torchrun(WORKER, str(killed), "kill", "gpt", "5", "fsdp"))
+    assert r.returncode != 0 and (killed / "checkpoint").is_dir()
+    r = _run(_torchrun(WORKER, str(killed), "kill", "gpt", "0", "resume", "fsdp"))
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert _max_diff(tmp_path / "one", killed) <= 1e-5
+
+
+def test_fsdp_needs_ranks_and_the_loss_path():
+    data = gz.load_dataset("moons")
+    with pytest.raises(ConfigError, match="--nproc N or torchrun"):
+        gz.Trainer(gz.build("gaussian", data), data, steps=1, fsdp=True)
 
 
 def test_two_nodes_on_localhost_train_together(one_process, tmp_path):

@@ -76,6 +76,8 @@ def train(
     progress: bool = typer.Option(True, help="Show a progress bar."),
     nproc: Optional[int] = typer.Option(None, "--nproc", help="Data-parallel processes on this machine (runs the command "
                                         "under torchrun; --batch-size is the global batch). See docs/distributed.md."),
+    fsdp: bool = typer.Option(False, "--fsdp", help="Shard weights, gradients and optimizer state over the ranks "
+                              "(FSDP2; with --nproc or torchrun; families trained through model.loss)."),
 ):
     """Train MODEL on a dataset; writes the model, loss curve, samples and checkpoints to --out."""
     if nproc is not None:
@@ -87,7 +89,8 @@ def train(
     path = train_run(model, data, steps=steps, batch_size=batch_size, lr=lr, ema_decay=ema_decay, seed=seed, out=out,
                      overrides=parse_assignments(set_, "--set"), data_args=parse_assignments(data_arg, "--data-arg"),
                      resume=resume, overwrite=overwrite, checkpoint_every=checkpoint_every,
-                     sample_every=sample_every, bf16=bf16, device=device, progress=progress, init_from=init_from)
+                     sample_every=sample_every, bf16=bf16, device=device, progress=progress, init_from=init_from,
+                     fsdp=fsdp)
     from ..training.distributed import shutdown
 
     shutdown()

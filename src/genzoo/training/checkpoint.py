@@ -27,8 +27,9 @@ STATE_NAME = "trainer_state.json"
 
 
 # --- optimizer state <-> (tensors, JSON) ---------------------------------------------------
-def optimizer_to_tensors(optimizers: list[torch.optim.Optimizer]) -> tuple[dict[str, Tensor], list[dict]]:
-    """Split optimizer ``state_dict``s into a flat tensor dict and a JSON-able description."""
+def optimizer_to_tensors(optimizers: list[torch.optim.Optimizer], whole=None) -> tuple[dict[str, Tensor], list[dict]]:
+    """Split optimizer ``state_dict``s into a flat tensor dict and a JSON-able description
+    (``whole``: maps a sharded state tensor to the whole tensor, ``fsdp.full``)."""
     tensors: dict[str, Tensor] = {}
     described = []
     for i, opt in enumerate(optimizers):
@@ -37,7 +38,7 @@ def optimizer_to_tensors(optimizers: list[torch.optim.Optimizer]) -> tuple[dict[
         for pid, entry in sd["state"].items():
             for name, value in entry.items():
                 if isinstance(value, Tensor):
-                    tensors[f"{i}.{pid}.{name}"] = value.detach().cpu().contiguous()
+                    tensors[f"{i}.{pid}.{name}"] = (whole(value) if whole else value).detach().cpu().contiguous()
                 else:
                     scalars.setdefault(str(pid), {})[name] = value
         described.append({"param_groups": sd["param_groups"], "scalars": scalars})
@@ -45,15 +46,20 @@ def optimizer_to_tensors(optimizers: list[torch.optim.Optimizer]) -> tuple[dict[
 
 
 def optimizer_from_tensors(optimizers: list[torch.optim.Optimizer], tensors: dict[str, Tensor],
-                           described: list[dict], source) -> None:
-    """Inverse of :func:`optimizer_to_tensors`; loads each optimizer in place."""
+                           described: list[dict], source, shard=None) -> None:
+    """Inverse of :func:`optimizer_to_tensors`; loads each optimizer in place (``shard(value, param)``
+    splits a whole state tensor as its parameter is split, ``fsdp.shard_like``)."""
     if len(described) != len(optimizers):
         raise CheckpointError(f"{source}: checkpoint has {len(described)} optimizers, the model configures {len(optimizers)}")
     for i, (opt, desc) in enumerate(zip(optimizers, described)):
         state: dict[int, dict[str, Any]] = {}
+        params = [p for group in opt.param_groups for p in group["params"]]
         for key, value in tensors.items():
             o, pid, name = key.split(".", 2)
             if int(o) == i:
+                param = params[int(pid)] if int(pid) < len(params) else None
+                if shard is not None and param is not None and tuple(value.shape) == tuple(param.shape):
+                    value = shard(value, param)
                 state.setdefault(int(pid), {})[name] = value
         for pid, entries in desc["scalars"].items():
             state.setdefault(int(pid), {}).update(entries)
@@ -74,12 +80,13 @@ def _restore_tuples(saved: dict, fresh: dict) -> dict:
 
 # --- the checkpoint directory ----------------------------------------------------------------
 def save_checkpoint(path, *, state: dict, model: torch.nn.Module, ema_tensors: dict[str, Tensor] | None,
-                    optimizers: list[torch.optim.Optimizer], rng: dict[str, Tensor],
+                    optimizers: list[torch.optim.Optimizer] | tuple[dict, list], rng: dict[str, Tensor],
                     extra: dict[str, Tensor]) -> None:
-    """Write the whole resumable state to ``path`` atomically."""
+    """Write the whole resumable state to ``path`` atomically (``optimizers``: the optimizers, or
+    their ``optimizer_to_tensors`` already taken)."""
     from ..serialization import state_dict_for_saving
 
-    opt_tensors, opt_desc = optimizer_to_tensors(optimizers)
+    opt_tensors, opt_desc = optimizers if isinstance(optimizers, tuple) else optimizer_to_tensors(optimizers)
     with atomic_dir(path) as tmp:
         save_tensors({k: v.cpu() for k, v in state_dict_for_saving(model).items()}, tmp / "model.safetensors")
         if ema_tensors is not None:

@@ -61,6 +61,8 @@ class Trainer:
     ``schedule.py``); ``init_from`` (a saved model directory or model) starts a new run from its weights.
     ``adapter`` (a ``genzoo.finetune`` config such as ``LoraConfig``) adds that adapter to the model, so
     only it trains, and the run saves adapter files (``adapter_config.json`` + ``adapter_model.safetensors``).
+    Under torchrun the run is data-parallel (``batch_size`` is the global batch; ``distributed.py``);
+    ``fsdp=True`` also shards the weights, gradients and optimizer state (``fsdp.py``).
     """
 
     def __init__(self, model: GenerativeModel, data, *, steps: int | None = None, batch_size: int | None = None,
@@ -69,7 +71,7 @@ class Trainer:
                  ema_decay: float | None = KIND_DEFAULT, bf16: bool = False, device: str | torch.device = "cpu",
                  log_every: int | None = None, sample_every: int | None = None,
                  checkpoint_every: int | None = None, callbacks=(), progress: bool = True,
-                 resume: bool = False, init_from=None, adapter=None):
+                 resume: bool = False, init_from=None, adapter=None, fsdp: bool = False):
         kind = getattr(data, "kind", None)
         budget = (model.budget_for_kind(kind) if isinstance(model, GenerativeModel)
                   else {**GenerativeModel.default_budget, **getattr(model, "default_budget", {})})
@@ -91,6 +93,9 @@ class Trainer:
             raise ConfigError("the training set is empty; pass a dataset with at least one example")
         self.world = distributed.init_from_env(device)  # under torchrun: this rank's share of each global batch
         self.local_batch_size = distributed.local_batch_size(min(self.batch_size, len(self.data)), self.world.size)
+        if fsdp and not self.world.distributed:
+            raise ConfigError("fsdp shards the model over the ranks of a distributed run: launch with --nproc N or torchrun")
+        self.fsdp, self.sharded = bool(fsdp), None
         self.seed, self.weight_decay, self.schedule = int(seed), float(weight_decay), schedule
         self.warmup = default_warmup(self.steps) if warmup is None else int(warmup)
         self.grad_clip = float(grad_clip) if grad_clip else None
@@ -168,6 +173,10 @@ class Trainer:
             from .._version import GENZOO_VERSION
 
             distributed.check_same_everywhere("genzoo version and run settings", [GENZOO_VERSION, self.run_config()])
+        if self.fsdp:  # before the optimizers and the EMA: they hold the shards
+            from .fsdp import ShardedModel
+
+            self.sharded = ShardedModel(model, self.device)
         self.optimizers = list(model.configure_optimizers(lr=self.lr, weight_decay=self.weight_decay))
         self.lr_plan = [{"from_step": 0, "steps": self.steps, "warmup": self.warmup}]
         self._lr_lambda = LRLambda(steps=self.steps, warmup=self.warmup, schedule=self.schedule, plan=self.lr_plan)
@@ -191,7 +200,9 @@ class Trainer:
                     resume_step = self.step
         self.log.start(resume_step)
         self._loss_fn, self._hooks = model.loss, []
-        if self.world.distributed:  # gradients averaged over ranks (distributed.py)
+        if self.sharded is not None:
+            self._loss_fn = self.sharded.loss
+        elif self.world.distributed:  # gradients averaged over ranks (distributed.py)
             if model.manual_optimization:
                 self._hooks = distributed.average_before_step(self.optimizers)
             else:
@@ -209,10 +220,20 @@ class Trainer:
             if saved.get(key) != now[key] and not (key == "steps" and extended):
                 raise ConfigError(f"{path}: the run was started with {key}={_short(saved.get(key))}, now "
                                   f"{key}={_short(now[key])}; resume with the same settings or use a new --out")
-        load_state_into(self.model, ckpt["model"], path / "model.safetensors")
+        shard = None
+        if self.sharded is not None:  # whole tensors in the files, shards in the run
+            from .fsdp import shard_like as shard
+
+            load_state_into(self.sharded.plain, ckpt["model"], path / "model.safetensors")  # checks, then splits
+            self.sharded.load_full_state(self.sharded.plain.state_dict())
+        else:
+            load_state_into(self.model, ckpt["model"], path / "model.safetensors")
         if self.ema is not None:
-            self.ema.load_state_dict(ckpt["ema"] or {})
-        optimizer_from_tensors(self.optimizers, ckpt["optimizer"], state["optimizers"], path / "optimizer.safetensors")
+            ema = ckpt["ema"] or {}
+            self.ema.load_state_dict({k: shard(v, self.ema.shadow[k]) for k, v in ema.items()} if shard and set(ema) ==
+                                     set(self.ema.shadow) else ema)
+        optimizer_from_tensors(self.optimizers, ckpt["optimizer"], state["optimizers"], path / "optimizer.safetensors",
+                               shard=shard)
         for sched, sd in zip(self.schedulers, state["schedulers"]):
             sched.load_state_dict(sd)  # also puts the saved plan into the shared LRLambda: set below
         plan = state.get("lr_plan") or [{"from_step": 0, "steps": saved["steps"], "warmup": saved["warmup"]}]
@@ -276,7 +297,7 @@ class Trainer:
                     window, last_step, last_time = {}, self.step, now
                     if bar is not None:
                         bar.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if "loss" in k}, refresh=False)
-                if self.writes:
+                if self.writes or (self.sharded is not None and self.out is not None):  # sharded: all gather
                     if self.sample_every and (self.step % self.sample_every == 0 or self.step == self.steps):
                         self.save_samples()
                     if self.checkpoint_every and (self.step % self.checkpoint_every == 0 or self.step == self.steps):
@@ -288,7 +309,7 @@ class Trainer:
                 bar.close()
             for hook in self._hooks:
                 hook.remove()
-        if self._stop and self.writes and self.checkpoint_every:
+        if self._stop and (self.writes or (self.sharded is not None and self.out is not None)) and self.checkpoint_every:
             self.save_checkpoint()
 
     def _stopping(self) -> bool:
@@ -322,7 +343,8 @@ class Trainer:
         loss.backward()
         params = [p for p in self._params if p.grad is not None]
         total = torch.nn.utils.get_total_norm([p.grad for p in params]) if params else torch.zeros(())
-        logs = {"loss": float(loss.detach()), **_scalars(out, skip="loss"), "grad_norm": float(total)}
+        norm = total.full_tensor() if self.sharded is not None else total
+        logs = {"loss": float(loss.detach()), **_scalars(out, skip="loss"), "grad_norm": float(norm)}
         self._check_finite(logs, ("loss", "grad_norm"))
         if self.grad_clip is not None and logs["grad_norm"] > self.grad_clip:  # scale only when needed
             torch.nn.utils.clip_grads_with_norm_(params, self.grad_clip, total)
@@ -367,17 +389,21 @@ class Trainer:
         """
         from ..plotting import infer_kind, save_samples
 
+        model, swapped = self.model, self.ema.swapped_in() if self.ema is not None else contextlib.nullcontext()
+        if self.sharded is not None:  # every rank gathers the weights; rank 0 samples with the whole copy
+            model, swapped = self.sharded.gathered(self.ema.shadow if self.ema is not None else None), contextlib.nullcontext()
+            if not self.world.is_main:
+                return None
         if self._cannot_sample:
             return None
         n = 4 if getattr(self.data, "kind", None) == "text" else 64
-        swapped = self.ema.swapped_in() if self.ema is not None else contextlib.nullcontext()
         try:
             with torch.random.fork_rng(devices=self._cuda_devices()), torch.no_grad(), swapped:
-                self.model.eval()
+                model.eval()
                 try:
-                    samples = self.model.sample(n, generator=torch.Generator().manual_seed(self.seed))
+                    samples = model.sample(n, generator=torch.Generator().manual_seed(self.seed))
                 finally:
-                    self.model.train()
+                    model.train()
             kind = infer_kind(samples)
             x = getattr(self.data, "x", None)
             reference = x[:1000] if kind == "2d" and isinstance(x, Tensor) and x.ndim == 2 else None
@@ -400,9 +426,17 @@ class Trainer:
         state = {"step": self.step, "epoch": self.epoch, "position": self.pos, "seed": self.seed,
                  "elapsed": self._elapsed(), "config": self.run_config(), "lr_plan": self.lr_plan,
                  "init_from": self.init_from, "schedulers": [s.state_dict() for s in self.schedulers]}
-        save_checkpoint(self.out / CHECKPOINT_DIR, state=state, model=self.model,
-                        ema_tensors=self.ema.state_dict() if self.ema is not None else None,
-                        optimizers=self.optimizers, rng=rng, extra=self.model.extra_state_tensors())
+        model, ema, optimizers = self.model, self.ema.state_dict() if self.ema is not None else None, self.optimizers
+        if self.sharded is not None:  # every rank gathers; rank 0 writes the ordinary single-file layout
+            from .checkpoint import optimizer_to_tensors
+            from .fsdp import full
+
+            model, optimizers = self.sharded.gathered(), optimizer_to_tensors(self.optimizers, whole=full)
+            ema = {k: full(v) for k, v in ema.items()} if ema is not None else None
+            if not self.world.is_main:
+                return
+        save_checkpoint(self.out / CHECKPOINT_DIR, state=state, model=model, ema_tensors=ema,
+                        optimizers=optimizers, rng=rng, extra=self.model.extra_state_tensors())
         self._save_loss_curve()
 
     def _save_loss_curve(self, final: bool = False) -> None:
@@ -417,6 +451,8 @@ class Trainer:
     def _finish(self) -> None:
         if self.ema is not None:
             self.ema.copy_to()
+        if self.sharded is not None:  # the run returns (and rank 0 saves) a whole, unsharded model
+            self.model = self.sharded.gathered()
         self.model.eval()
         if self.writes:
             _save_model_into(self.model, self.out)
