@@ -109,21 +109,21 @@ def make_prefs(run, reward: str = "python-syntax", *, prompts: int = 64, k: int 
     candidates = function_prompts("docstring" if reward == "doctest" else "header")
     generator = torch.Generator().manual_seed(seed)
     room = model.config.block_size - max_new_tokens
-    chosen_prompts = []
+    selected = []
     for i in torch.randperm(len(candidates), generator=generator).tolist():
         ids = tok.encode(candidates[i][0])
         if 0 < len(ids) <= room:
-            chosen_prompts.append((candidates[i], ids))
-            if len(chosen_prompts) == prompts:
+            selected.append((candidates[i], ids))
+            if len(selected) == prompts:
                 break
-    if not chosen_prompts:
+    if not selected:
         raise DataError(f"no pystdlib prompt fits the context of {model.config.block_size} tokens with "
                         f"--max-new-tokens {max_new_tokens}; lower --max-new-tokens")
-    pairs, counts = [], {"prompts": len(chosen_prompts), "completions": 0, "pairs": 0, "ties": 0, "empty": 0,
+    pairs, counts = [], {"prompts": len(selected), "completions": 0, "pairs": 0, "ties": 0, "empty": 0,
                          "reward_failures": 0, "mean_reward": 0.0}
     first_error = None
-    bar = progress_bar(len(chosen_prompts), 0, progress)
-    for (prompt, module), ids in chosen_prompts:
+    bar = progress_bar(len(selected), 0, progress)
+    for (prompt, module), ids in selected:
         completions = _completions(model, ids, k, generator, max_new_tokens=max_new_tokens, temperature=temperature,
                                    top_k=top_k, top_p=top_p)
         scores = score_completions(reward_fn, [prompt] * k, completions, reward, strict=False, modules=[module] * k)

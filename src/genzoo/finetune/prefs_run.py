@@ -33,7 +33,8 @@ FULL_LR = 1e-5
 
 
 def split_options(method: str, overrides: dict[str, str]):
-    """(PreferenceConfig or held-out share, adapter config or None) from the ``--set`` strings."""
+    """``(PreferenceConfig, adapter config or None, held-out share)`` from the ``--set`` strings (for
+    ``reward``: ``(None, None, held_out)``)."""
     from ..model import _coerce
     from .dpo import PreferenceConfig
     from .run import config_for
@@ -50,7 +51,7 @@ def split_options(method: str, overrides: dict[str, str]):
             share = -1.0
         if not 0 <= share < 1:
             raise ConfigError(f"held_out={held_out} must be a fraction in [0, 1)")
-        return share, None
+        return None, None, share
     names = [f.name for f in dataclasses.fields(PreferenceConfig) if f.name != "loss"]
     values = {k: _coerce(PreferenceConfig, k, overrides.pop(k)) for k in names if k in overrides}
     prefs = PreferenceConfig(loss=method, **values)
@@ -60,10 +61,10 @@ def split_options(method: str, overrides: dict[str, str]):
     if adapter == "full":
         if overrides:
             raise ConfigError(f"--set adapter=full takes no adapter options; got {', '.join(overrides)}")
-        return prefs, None
+        return prefs, None, 0.0
     if adapter in ("lora", "dora"):
         overrides = {"target_modules": "all-linear", "r": "8", "lora_alpha": "16", **overrides}
-    return prefs, config_for(adapter, overrides)
+    return prefs, config_for(adapter, overrides), 0.0
 
 
 def preference_run(base: Path, data_name: str, *, method: str, overrides: dict[str, str], out: Path, steps=None,
@@ -76,7 +77,7 @@ def preference_run(base: Path, data_name: str, *, method: str, overrides: dict[s
     from .prefs_data import load_prefs
     from .reward import GPTRewardModel, pair_accuracy
 
-    options, adapter = split_options(method, overrides)
+    prefs, adapter, held_out_share = split_options(method, overrides)
     if merge and adapter is None:
         raise ConfigError(f"--merge applies to adapter runs; --method {method}"
                           f"{' --set adapter=full' if method != 'reward' else ''} already writes a whole model")
@@ -91,18 +92,18 @@ def preference_run(base: Path, data_name: str, *, method: str, overrides: dict[s
     held_out = None
     generator = torch.Generator().manual_seed(seed)
     if method == "reward":
-        if options > 0:
-            data, held_out = data.split(options, generator)
+        if held_out_share > 0:
+            data, held_out = data.split(held_out_share, generator)
         model = GPTRewardModel.from_gpt(model, generator=generator)
         objective, reference = None, None
     else:
         if adapter is not None:
             model.peft_base, model.peft_base_fingerprint = str(base), base_fingerprint(model)
-        if options.precompute_ref:  # before the adapter exists: the model is the base
+        if prefs.precompute_ref:  # before the adapter exists: the model is the base
             precompute_reference(model, data, batch_size=batch_size or BUDGET["batch_size"])
-        needs_copy = adapter is None and (not options.precompute_ref or options.loss == "kto")
+        needs_copy = adapter is None and (not prefs.precompute_ref or prefs.loss == "kto")
         reference = copy.deepcopy(model).eval() if needs_copy else None
-        objective = PreferenceObjective(options, reference)
+        objective = PreferenceObjective(prefs, reference)
     if out.exists() and overwrite:  # every check has passed: now the old contents may go
         import shutil
 
@@ -124,8 +125,8 @@ def preference_run(base: Path, data_name: str, *, method: str, overrides: dict[s
         info["held_out_pairs"] = len(held_out) if held_out is not None else 0
         info["held_out_accuracy"] = pair_accuracy(model, held_out) if held_out is not None else None
     else:
-        info.update(dataclasses.asdict(options), adapter=overrides.get("adapter", "lora"),
-                    reference="precomputed" if options.precompute_ref and options.loss != "kto" else
+        info.update(dataclasses.asdict(prefs), adapter=overrides.get("adapter", "lora"),
+                    reference="precomputed" if prefs.precompute_ref and prefs.loss != "kto" else
                     "frozen copy" if reference is not None else "base with adapters disabled")
     write_json(out / "run.json", info)
     if merge:
