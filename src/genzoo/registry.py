@@ -93,6 +93,19 @@ def register_model(name: str):
     return decorator
 
 
+#: saved model types that ``gz.load`` reads but that are not generative families (they do not sample,
+#: so they stay out of ``genzoo list``, the leaderboard and the contract suite): type -> "module:Class"
+AUXILIARY_MODELS = {"gpt-reward": "genzoo.finetune.reward:GPTRewardModel"}
+
+
+def model_class(model_type: str):
+    """The class that loads a saved ``model_type``: a registered family or an auxiliary model; None if unknown."""
+    if model_type in AUXILIARY_MODELS:
+        module, name = AUXILIARY_MODELS[model_type].split(":")
+        return getattr(importlib.import_module(module), name)
+    return MODELS.get(model_type) if model_type in MODELS else None
+
+
 def list_models() -> list[str]:
     return MODELS.names()
 

@@ -157,13 +157,13 @@ def read_config(path) -> tuple[str, dict]:
 
 def load_model(path, expected: type | None = None, device: str | torch.device = "cpu"):
     """Build the model named by ``config.json`` and load its weights (safetensors only)."""
-    from .registry import MODELS
+    from .registry import MODELS, model_class
 
     path = Path(path)
     model_type, fields = read_config(path)
-    if model_type not in MODELS:
+    cls = model_class(model_type)
+    if cls is None:
         raise CheckpointError(f"{path / CONFIG_NAME}: unknown model_type {model_type!r}; known types: {', '.join(MODELS.names())}")
-    cls = MODELS.get(model_type)
     if expected is not None and not issubclass(cls, expected):
         raise CheckpointError(f"{path}: holds a {model_type!r} model, not a {expected.__name__}; load it with genzoo.load()")
     try:

@@ -27,3 +27,12 @@ def randomize_adapters(model, seed: int = 1, scale: float = 0.3) -> None:
 
 def ids(batch: int = 2, length: int = 12, vocab: int = 32, seed: int = 3) -> torch.Tensor:
     return torch.randint(0, vocab, (batch, length), generator=torch.Generator().manual_seed(seed))
+
+
+def space_share(prompts, completions, **columns):
+    """A reward plug-in for tests (``--reward finetune_helpers:space_share``): the share of spaces."""
+    return [c.count(" ") / max(1, len(c)) for c in completions]
+
+
+def always_nan(prompts, completions, **columns):
+    return [float("nan")] * len(completions)

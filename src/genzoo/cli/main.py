@@ -182,10 +182,14 @@ def generate(
 @app.command()
 def finetune(
     base: Path = typer.Argument(..., help="The base model: a genzoo run, transformers GPT-2 or diffusers directory."),
-    data: str = typer.Option(..., "--data", help="Dataset name, text:PATH or folder:PATH."),
-    method: str = typer.Option("lora", "--method", help="lora, dora, ia3, prompt, adapter (bottleneck) or full."),
+    data: str = typer.Option(..., "--data", help="Dataset name, text:PATH or folder:PATH; PATH.jsonl (preference "
+                             "pairs) for dpo, ipo, kto, reward."),
+    method: str = typer.Option("lora", "--method", help="lora, dora, ia3, prompt, adapter (bottleneck) or full; "
+                               "dpo, ipo, kto (preference training, LoRA by default) or reward (a reward model)."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Adapter option key=value, e.g. r=8, "
-                                             "target_modules=c_attn,c_proj, lora_alpha=16 (repeatable)."),
+                                             "target_modules=c_attn,c_proj, lora_alpha=16; for dpo/ipo/kto also "
+                                             "beta=0.1, precompute_ref=true, adapter=lora|dora|ia3|adapter|full; "
+                                             "for reward held_out=0.1 (repeatable)."),
     out: Optional[Path] = typer.Option(None, help="Output directory (default runs/BASE-METHOD)."),
     steps: Optional[int] = typer.Option(None),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
@@ -198,13 +202,49 @@ def finetune(
     device: str = typer.Option("cpu"),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ):
-    """Fine-tune BASE on a dataset with an adapter (PEFT's files, only the adapter trains) or fully."""
+    """Fine-tune BASE on a dataset with an adapter (PEFT's files, only the adapter trains) or fully, or on
+    preference pairs (DPO, IPO, KTO; a reward model)."""
     from ..finetune.run import finetune_run
 
     path = finetune_run(base, data, method=method, overrides=parse_assignments(set_, "--set"), out=out, steps=steps,
                         batch_size=batch_size, lr=lr, seed=seed, data_args=parse_assignments(data_arg, "--data-arg"),
                         merge=merge, overwrite=overwrite, progress=progress, device=device, sample_every=sample_every)
     typer.echo(f"saved to {path}" + (f" (merged model in {path / 'merged'})" if merge else ""))
+    if method == "reward":
+        accuracy = json.loads((path / "run.json").read_text()).get("held_out_accuracy")
+        if accuracy is not None:
+            typer.echo(f"held-out pair accuracy: {accuracy:.3f}")
+
+
+prefs_app = typer.Typer(help="Preference data: genzoo prefs make RUN --reward NAME --prompts N --out prefs.jsonl.",
+                        no_args_is_help=True)
+app.add_typer(prefs_app, name="prefs")
+
+
+@prefs_app.command("make")
+def prefs_make(
+    run: Path = typer.Argument(..., help="A saved text model (genzoo GPT run or transformers GPT-2 directory)."),
+    reward: str = typer.Option(..., "--reward", help="python-syntax, doctest, model:DIR (a reward model) or "
+                               "MODULE:FUNCTION."),
+    prompts: int = typer.Option(64, "--prompts", help="Prompts drawn from the pystdlib functions."),
+    k: int = typer.Option(4, "--k", help="Completions sampled per prompt; the best and worst make a pair."),
+    out: Path = typer.Option(Path("prefs.jsonl"), "--out"),
+    max_new_tokens: int = typer.Option(64, "--max-new-tokens"),
+    temperature: float = typer.Option(1.0),
+    top_k: Optional[int] = typer.Option(None, "--top-k"),
+    top_p: Optional[float] = typer.Option(None, "--top-p"),
+    seed: int = typer.Option(0),
+    overwrite: bool = typer.Option(False, help="Replace an existing --out."),
+    progress: bool = typer.Option(True, help="Show a progress bar."),
+):
+    """Sample K completions per prompt from RUN, rank them with a reward, write preference pairs (TRL's JSONL)."""
+    from ..finetune.prefs_make import make_prefs
+
+    counts = make_prefs(run, reward, prompts=prompts, k=k, out=out, seed=seed, max_new_tokens=max_new_tokens,
+                        temperature=temperature, top_k=top_k, top_p=top_p, overwrite=overwrite, progress=progress)
+    typer.echo(f"wrote {counts['pairs']} pairs to {out} ({counts['prompts']} prompts x {k} completions; "
+               f"{counts['ties']} ties, {counts['empty']} empty, {counts['reward_failures']} reward failures; "
+               f"mean reward {counts['mean_reward']:.3f})")
 
 
 @app.command()

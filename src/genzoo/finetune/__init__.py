@@ -9,6 +9,11 @@ PEFT's files.
 One file per method (``lora.py``, ``dora.py``, ``ia3.py``, ``prompt_tuning.py``, ``bottleneck.py``,
 ``qlora.py``); ``base.py`` holds the
 wrapping, matching, merge and adapter switching they share; ``peft_format.py`` the files.
+
+Preference training: ``prefs_data.py`` (TRL's JSONL), ``dpo.py`` (DPO/IPO/KTO losses, the Trainer
+objective), ``reward.py`` (reward model, Bradley–Terry), ``rewards.py`` (reward plug-ins),
+``prefs_make.py`` and ``prefs_run.py`` (what ``genzoo prefs make`` and ``genzoo finetune --method dpo``
+do); see docs/finetune.md.
 """
 from __future__ import annotations
 
@@ -19,8 +24,10 @@ from .base import (adapter_layers, disable_adapters, is_adapted, merge, merge_an
                    trainable_parameters, unmerge)
 from ..errors import ConfigError
 from .bottleneck import BottleneckConfig
+from .dpo import PreferenceConfig, PreferenceObjective, dpo_loss, ipo_loss, kto_loss
 from .ia3 import IA3Config
 from .lora import LoraConfig
+from .prefs_data import read_prefs, tokenize_pairs, write_prefs
 from .prompt_tuning import PromptTuningConfig
 
 
@@ -53,4 +60,6 @@ def load_adapted(path, base=None, device="cpu"):
 
 
 __all__ = ["LoraConfig", "IA3Config", "PromptTuningConfig", "BottleneckConfig", "inject_adapter", "set_adapter", "disable_adapters", "merge", "unmerge",
-           "merge_and_unload", "is_adapted", "trainable_parameters", "adapter_layers", "save_adapter", "load_adapted"]
+           "merge_and_unload", "is_adapted", "trainable_parameters", "adapter_layers", "save_adapter", "load_adapted",
+           "dpo_loss", "ipo_loss", "kto_loss", "PreferenceConfig", "PreferenceObjective", "read_prefs", "write_prefs",
+           "tokenize_pairs"]

@@ -2,7 +2,8 @@
 
 ``BASE`` is any directory ``gz.load`` reads (a genzoo run, a transformers GPT-2 or diffusers
 directory). ``--method`` is ``lora``, ``dora``, ``ia3``, ``prompt`` (prompt tuning, GPT), ``adapter``
-(bottleneck) or ``full``; all but ``full`` train only the adapter (one Trainer, ``Trainer(adapter=config)``) and write
+(bottleneck) or ``full``, or a preference method on ``--data PATH.jsonl`` (``dpo``, ``ipo``, ``kto``,
+``reward``: ``prefs_run.py``); all adapter methods train only the adapter (one Trainer, ``Trainer(adapter=config)``) and write
 ``adapter_config.json`` + ``adapter_model.safetensors`` that record ``BASE``; ``full`` fine-tunes every
 weight and writes a whole model. ``--merge`` also writes ``DIR/merged``, a standalone model with the
 adapter merged in. Nothing is overwritten without ``--overwrite``.
@@ -16,6 +17,7 @@ from typing import Any
 from ..errors import ConfigError, did_you_mean
 from ..serialization import write_json
 from .base import merge_and_unload, parse_targets, trainable_parameters
+from .prefs_run import PREFERENCE_METHODS
 
 METHODS = ("lora", "dora", "ia3", "prompt", "adapter", "full")
 
@@ -27,7 +29,7 @@ def config_for(method: str, overrides: dict[str, Any]):
     from .lora import LoraConfig
 
     if method not in METHODS:
-        raise ConfigError(f"unknown --method {method!r}{did_you_mean(method, METHODS)}")
+        raise ConfigError(f"unknown --method {method!r}{did_you_mean(method, METHODS + PREFERENCE_METHODS)}")
     if method == "full":
         if overrides:
             raise ConfigError("--method full takes no --set options (they configure adapters)")
@@ -62,8 +64,8 @@ def finetune_run(base, data_name: str, *, method: str = "lora", overrides: dict[
     from ..cli.runs import _check_writable, load_data, text_options_for
     from .peft_format import base_fingerprint, is_adapter_dir
 
-    config = config_for(method, overrides or {})
-    if merge and config is None:
+    config = config_for(method, overrides or {}) if method not in PREFERENCE_METHODS else None
+    if merge and config is None and method not in PREFERENCE_METHODS:
         raise ConfigError("--merge applies to adapter methods; --method full already writes a whole model")
     base = Path(base)
     if is_adapter_dir(base):
@@ -72,6 +74,13 @@ def finetune_run(base, data_name: str, *, method: str = "lora", overrides: dict[
     _check_writable(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ConfigError(f"{out} is not empty; pass --overwrite to replace it, or another --out")
+    if method in PREFERENCE_METHODS:
+        from .prefs_run import preference_run
+
+        preference_run(base, data_name, method=method, overrides=overrides or {}, out=out, steps=steps,
+                       batch_size=batch_size, lr=lr, seed=seed, merge=merge, progress=progress, device=device,
+                       sample_every=sample_every, overwrite=overwrite)
+        return out
     model = gz.load(base, device=device)
     args = dict(data_args or {})
     args.update(text_options_for(model, base, data_name, args, explicit=data_args or {}))

@@ -179,22 +179,23 @@ def average_before_step(optimizers) -> list:
 
 
 class LossModule(nn.Module):
-    """``forward(batch) = model.loss(batch)``: what DistributedDataParallel wraps on the default path."""
+    """``forward(batch) = loss(batch)`` (default ``model.loss``): what DistributedDataParallel wraps on the default path."""
 
-    def __init__(self, model: nn.Module):
+    def __init__(self, model: nn.Module, loss=None):
         super().__init__()
         self.model = model
+        self.loss = loss if loss is not None else model.loss
 
     def forward(self, batch):
-        return self.model.loss(batch)
+        return self.loss(batch)
 
 
-def data_parallel(model: nn.Module, device: torch.device) -> nn.Module:
-    """``DistributedDataParallel`` around ``model.loss`` (parameters a loss does not use are allowed)."""
+def data_parallel(model: nn.Module, device: torch.device, loss=None) -> nn.Module:
+    """``DistributedDataParallel`` around ``loss`` (default ``model.loss``; parameters it does not use are allowed)."""
     from torch.nn.parallel import DistributedDataParallel
 
     ids = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else None
-    return DistributedDataParallel(LossModule(model), device_ids=ids, find_unused_parameters=True)
+    return DistributedDataParallel(LossModule(model, loss), device_ids=ids, find_unused_parameters=True)
 
 
 def launch_train(nproc: int, argv: list[str], batch_size: int | None = None) -> int:

@@ -42,7 +42,7 @@ def shard_like(value: Tensor, like: Tensor) -> Tensor:
 class ShardedModel:
     """``model`` sharded in place; ``loss(batch)`` runs it, ``gathered()`` gives a whole copy."""
 
-    def __init__(self, model: nn.Module, device: torch.device):
+    def __init__(self, model: nn.Module, device: torch.device, loss=None):
         from torch.distributed.fsdp import fully_shard
 
         if getattr(model, "manual_optimization", False):
@@ -55,7 +55,7 @@ class ShardedModel:
                 for block in module:
                     if any(p.requires_grad for p in block.parameters()):
                         fully_shard(block)
-        self.root = LossModule(model)
+        self.root = LossModule(model, loss)  # ``loss``: the Trainer's objective, default model.loss
         fully_shard(self.root)
 
     def loss(self, batch):

@@ -20,6 +20,7 @@ RNGs, the position in the permutation, ``model.extra_state_tensors()``) is check
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import math
 import os
@@ -61,6 +62,8 @@ class Trainer:
     ``schedule.py``); ``init_from`` (a saved model directory or model) starts a new run from its weights.
     ``adapter`` (a ``genzoo.finetune`` config such as ``LoraConfig``) adds that adapter to the model, so
     only it trains, and the run saves adapter files (``adapter_config.json`` + ``adapter_model.safetensors``).
+    ``objective`` (``fn(model, batch) -> {"loss": ..., ...}``) replaces ``model.loss``: preference
+    training (``genzoo.finetune.dpo.PreferenceObjective``) trains a GPT on another loss than its own.
     Under torchrun the run is data-parallel (``batch_size`` is the global batch; ``distributed.py``);
     ``fsdp=True`` also shards the weights, gradients and optimizer state (``fsdp.py``).
     """
@@ -71,7 +74,7 @@ class Trainer:
                  ema_decay: float | None = KIND_DEFAULT, bf16: bool = False, device: str | torch.device = "cpu",
                  log_every: int | None = None, sample_every: int | None = None,
                  checkpoint_every: int | None = None, callbacks=(), progress: bool = True,
-                 resume: bool = False, init_from=None, adapter=None, fsdp: bool = False):
+                 resume: bool = False, init_from=None, adapter=None, objective=None, fsdp: bool = False):
         kind = getattr(data, "kind", None)
         budget = (model.budget_for_kind(kind) if isinstance(model, GenerativeModel)
                   else {**GenerativeModel.default_budget, **getattr(model, "default_budget", {})})
@@ -128,6 +131,7 @@ class Trainer:
             from ..finetune import inject_adapter
 
             inject_adapter(self.model, adapter)
+        self.objective = objective
         self.out = _writable_dir(out) if out is not None else None
         self.writes = self.out is not None and self.world.is_main  # rank 0 writes every file of a distributed run
         self.log = MetricsLog(self.out / "metrics.jsonl" if self.writes else None)
@@ -176,7 +180,7 @@ class Trainer:
         if self.fsdp:  # before the optimizers and the EMA: they hold the shards
             from .fsdp import ShardedModel
 
-            self.sharded = ShardedModel(model, self.device)
+            self.sharded = ShardedModel(model, self.device, None if self.objective is None else functools.partial(self.objective, model))
         self.optimizers = list(model.configure_optimizers(lr=self.lr, weight_decay=self.weight_decay))
         self.lr_plan = [{"from_step": 0, "steps": self.steps, "warmup": self.warmup}]
         self._lr_lambda = LRLambda(steps=self.steps, warmup=self.warmup, schedule=self.schedule, plan=self.lr_plan)
@@ -199,14 +203,15 @@ class Trainer:
                     self._restore(ckpt)
                     resume_step = self.step
         self.log.start(resume_step)
-        self._loss_fn, self._hooks = model.loss, []
+        loss = model.loss if self.objective is None else functools.partial(self.objective, model)
+        self._loss_fn, self._hooks = loss, []
         if self.sharded is not None:
             self._loss_fn = self.sharded.loss
         elif self.world.distributed:  # gradients averaged over ranks (distributed.py)
             if model.manual_optimization:
                 self._hooks = distributed.average_before_step(self.optimizers)
             else:
-                self._loss_fn = distributed.data_parallel(model, self.device)
+                self._loss_fn = distributed.data_parallel(model, self.device, loss)
 
     def _restore(self, path: Path) -> None:
         ckpt = load_checkpoint(path)
