@@ -23,6 +23,7 @@ def test_int_names_and_the_bracket_name_load_the_same_set():
     assert set(one.y.tolist()) == {3}
     assert torch.equal(gz.load_dataset(one.name).x, one.x)
     assert gz.load_dataset("shapes", "test", classes="ring").info["classes_kept"] == [5]
+    assert gz.load_dataset("digits", classes="all").name == "digits"
 
 
 @pytest.mark.parametrize("spec, match", [(10, "valid classes: 0, 1, 2"), ("x", "unknown class 'x'"), (",", "is empty")])

@@ -2,7 +2,9 @@
 
 The kept set is named ``NAME[3,5]`` (``load_dataset("digits[3,5]")`` loads it again), records the
 kept class ids in ``info["classes_kept"]`` and keeps the original labels and ``num_classes``, so a
-model, a classifier and the ``class_share`` metric read the ids as before.
+model, a classifier and the ``class_share`` metric read the ids as before. ``classes=all`` keeps
+every class: ``genzoo eval`` reuses the ``--data-arg`` options a run was trained with, so
+``genzoo eval LORA_RUN --data digits --data-arg classes=all`` scores against all digits.
 """
 from __future__ import annotations
 
@@ -41,7 +43,10 @@ def parse_classes(spec, names: list[str]) -> list[int]:
 
 
 def keep_classes(data: GenDataset, spec) -> GenDataset:
-    """The examples of ``data`` whose label is one of the classes in ``spec`` (see ``parse_classes``)."""
+    """The examples of ``data`` whose label is one of the classes in ``spec`` (see ``parse_classes``);
+    ``"all"`` keeps the whole set (to override a run's recorded ``classes`` in ``genzoo eval``)."""
+    if spec == "all":
+        return data
     if data.y is None:
         raise ConfigError(f"dataset {data.name!r} has no labels to keep classes of")
     ids = parse_classes(spec, list(data.info.get("classes") or map(str, range(data.num_classes or 0))))
