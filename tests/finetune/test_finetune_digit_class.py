@@ -28,5 +28,7 @@ def test_train_finetune_on_one_class_eval_and_sample(tmp_path, capsys):
     cli("eval", str(lora), "--data", "digits", "--metrics", "fid,class_share", "--num-samples", "16", "--json")
     scores = json.loads(capsys.readouterr().out)  # the run's classes=3 is reused: scored against the threes
     assert 0 <= scores["class_share"] <= 1 and scores["fid"] > 0 and scores["fid_feature_extractor"] == "FID-digits"
+    cli("eval", str(base), "--data", "digits[3]", "--metrics", "class_share", "--num-samples", "16", "--json")
+    assert 0 <= json.loads(capsys.readouterr().out)["class_share"] <= 1  # the name form digits[3] loads too
     cli("sample", str(lora), "-n", "4")
     assert (lora / "samples.png").is_file()
