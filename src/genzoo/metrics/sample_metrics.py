@@ -249,5 +249,5 @@ def class_share_metric(model, data, **kw) -> dict:
         raise ConfigError(f"the {s.label!r} classifier has {s.fake_logits.shape[1]} classes but {data.name!r} has "
                           f"{data.num_classes}; use the dataset's own classifier")
     kept = torch.unique(data.y).to(s.fake_logits.device)
-    share = torch.isin(s.fake_logits.argmax(1), kept).float().mean().item()
+    share = torch.isin(s.fake_logits.argmax(1), kept).sum().item() / len(s.fake_logits)
     return _labelled("class_share", s.label, {"class_share": share})
