@@ -135,9 +135,10 @@ def text_options_for(model, source, data_name: str, args: dict, explicit: dict) 
     """
     import inspect
 
+    from ..data.classes import split_classes
     from ..registry import DATASETS
 
-    fn = DATASETS.get(data_name.split(":", 1)[0] + ":" if ":" in data_name else data_name)
+    fn = DATASETS.get(data_name.split(":", 1)[0] + ":" if ":" in data_name else split_classes(data_name)[0])
     options = inspect.signature(fn).parameters
     context = getattr(getattr(model, "config", None), "block_size", None)
     if "tokenizer" not in options or not isinstance(context, int) or not hasattr(model, "set_tokenizer"):

@@ -8,6 +8,8 @@
   test 1,000 (seed 1); see ``shapes.py``.
 - ``*-bin``: binarised, 1 channel, 2 levels (-1/1): 1 where the brightest channel is at least
   half way (digits: v >= 8 of 16; shapes: max(R, G, B) >= 128 of 255).
+
+Every set takes ``classes=`` (``--data-arg classes=3``): keep only those classes (set ``digits[3]``).
 """
 from __future__ import annotations
 
@@ -22,6 +24,7 @@ from torch import Tensor
 
 from ..registry import register_dataset
 from .base import GenDataset
+from .classes import keep_classes
 from .common import SEEDS, binarise, check_split, to_unit
 from .shapes import CLASSES as SHAPE_CLASSES
 from .shapes import make_shapes
@@ -85,18 +88,20 @@ def _images(name: str, split: str) -> tuple[Tensor, Tensor, int]:
     return (binarise(x), y, 2) if name.endswith("-bin") else (x, y, levels)
 
 
-def load_image_set(name: str, split: str = "train") -> GenDataset:
-    """Load ``digits``, ``digits16``, ``shapes`` or one of their ``-bin`` variants."""
+def load_image_set(name: str, split: str = "train", classes: str | int | None = None) -> GenDataset:
+    """Load ``digits``, ``digits16``, ``shapes`` or one of their ``-bin`` variants; ``classes``
+    (``3``, ``"3,5"``, ``"circle"``) keeps those classes only (``genzoo.data.classes``)."""
     check_split(name, split)
     x, y, levels = _images(name, split)
-    classes = list(SHAPE_CLASSES) if name.startswith("shapes") else [str(i) for i in range(10)]
-    return GenDataset(name, split, "image", x.clone(), y.clone(), levels=levels, num_classes=len(classes),
-                      info={"classes": classes})
+    names = list(SHAPE_CLASSES) if name.startswith("shapes") else [str(i) for i in range(10)]
+    data = GenDataset(name, split, "image", x.clone(), y.clone(), levels=levels, num_classes=len(names),
+                      info={"classes": names})
+    return data if classes is None else keep_classes(data, classes)
 
 
 def _register(name: str) -> None:
-    def load(split: str = "train") -> GenDataset:
-        return load_image_set(name, split)
+    def load(split: str = "train", classes: str | int | None = None) -> GenDataset:
+        return load_image_set(name, split, classes)
 
     load.__doc__ = f"The image set {name!r}; see ``genzoo.data.images``."
     register_dataset(name)(load)

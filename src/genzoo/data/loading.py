@@ -7,10 +7,18 @@ from typing import Any
 from ..errors import ConfigError
 from ..registry import DATASETS
 from .base import GenDataset
+from .classes import split_classes
 
 
 def load_dataset(name: str, split: str = "train", **kw: Any) -> GenDataset:
-    """Load a built-in dataset by name (``gz.list_datasets()``) with its fixed split and seed."""
+    """Load a built-in dataset by name (``gz.list_datasets()``) with its fixed split and seed.
+
+    ``NAME[3,5]`` is ``NAME`` with ``classes="3,5"`` (the ``data.name`` of a class subset)."""
+    name, classes = split_classes(name)
+    if classes is not None:
+        if kw.get("classes") is not None:
+            raise ConfigError(f"dataset {name}[{classes}] already keeps classes {classes}; drop classes={kw['classes']}")
+        kw["classes"] = classes
     if ":" in name:
         prefix, arg = name.split(":", 1)
         fn, args = DATASETS.get(prefix + ":"), (arg,)

@@ -13,8 +13,9 @@ EXTRACTOR_FOR_DATASET = {"digits": "digits", "digits16": "digits", "shapes": "sh
 
 
 def extractor_name_for(dataset_name: str) -> str | None:
-    """Name of the shipped extractor for a dataset (``*-bin`` variants share their base's), or None."""
-    base = dataset_name[:-4] if dataset_name.endswith("-bin") else dataset_name
+    """Name of the shipped extractor for a dataset (``*-bin`` variants and class subsets such as
+    ``digits[3]`` share their base's), or None."""
+    base = dataset_name.split("[", 1)[0].removesuffix("-bin")
     return EXTRACTOR_FOR_DATASET.get(base)
 
 

@@ -1,7 +1,7 @@
 """Model-level sample metrics: draw samples, embed real and generated data, compare the sets.
 
 Registered names (``gz.evaluate(model, data, metrics=[...])``): ``fid``, ``kid``, ``prdc`` (also
-``precision``/``recall``/``density``/``coverage``), ``mmd``, ``energy``, ``is``. Each is
+``precision``/``recall``/``density``/``coverage``), ``mmd``, ``energy``, ``is``, ``class_share``. Each is
 ``fn(model, data, *, num_samples=None, samples=None, generator=None, seed=0, feature_extractor=None,
 sample_batch_size=500, **kw) -> dict``.
 
@@ -234,3 +234,20 @@ def inception_score_metric(model, data, *, splits: int = 10, **kw) -> dict:
         raise NotSupported(f"the Inception Score needs a classifier; the {s.label!r} feature space has none")
     mean, std = inception_score(s.fake_logits, splits=min(splits, len(s.fake_logits)))
     return _labelled("is", s.label, {"is": mean, "is_std": std})
+
+
+@register_metric("class_share")
+def class_share_metric(model, data, **kw) -> dict:
+    """Share of generated samples the dataset's classifier assigns (argmax) to a class present in
+    ``data.y``: with ``--data-arg classes=3``, how many samples are threes."""
+    if data.y is None:
+        raise NotSupported(f"class_share needs a labelled dataset; {data.name!r} has no labels")
+    s = feature_sets(model, data, **kw)
+    if s.fake_logits is None:
+        raise NotSupported(f"class_share needs a classifier; the {s.label!r} feature space has none")
+    if data.num_classes is not None and s.fake_logits.shape[1] != data.num_classes:
+        raise ConfigError(f"the {s.label!r} classifier has {s.fake_logits.shape[1]} classes but {data.name!r} has "
+                          f"{data.num_classes}; use the dataset's own classifier")
+    kept = torch.unique(data.y).to(s.fake_logits.device)
+    share = torch.isin(s.fake_logits.argmax(1), kept).sum().item() / len(s.fake_logits)
+    return _labelled("class_share", s.label, {"class_share": share})
