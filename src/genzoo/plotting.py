@@ -120,11 +120,14 @@ def _save_scatter(points: Tensor, path: Path, reference: Tensor | None) -> None:
     fig.savefig(path)
 
 
-def save_loss_curve(history: Sequence[dict], path) -> Path:
-    """Plot every logged key containing ``"loss"`` against ``step`` (log-y when all positive)."""
+def save_loss_curve(history: Sequence[dict], path, keys: Sequence[str] | None = None, ylabel: str = "loss",
+                    log_y: bool = True) -> Path:
+    """Plot every logged key containing ``"loss"`` (or ``keys``) against ``step`` (log-y when all positive
+    and ``log_y``)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    keys = sorted({k for h in history for k, v in h.items() if "loss" in k and isinstance(v, (int, float))})
+    if keys is None:
+        keys = sorted({k for h in history for k, v in h.items() if "loss" in k and isinstance(v, (int, float))})
     fig = _figure((6.0, 3.5), margins=(0.11, 0.14, 0.98, 0.96))
     ax = fig.add_subplot()
     positive = True
@@ -134,10 +137,10 @@ def save_loss_curve(history: Sequence[dict], path) -> Path:
             steps, values = zip(*pts)
             ax.plot(steps, values, label=k, lw=1.2)
             positive &= min(values) > 0
-    if keys and positive:
+    if keys and positive and log_y:
         ax.set_yscale("log")
     ax.set_xlabel("step")
-    ax.set_ylabel("loss")
+    ax.set_ylabel(ylabel)
     if len(keys) > 1:
         ax.legend(fontsize=8)
     ax.grid(alpha=0.3)

@@ -125,17 +125,22 @@ def _evaluating(model):
 
 
 @torch.no_grad()
-def reference_log_probs(model, ids: Tensor, completion_mask: Tensor, reference=None) -> Tensor:
-    """``completion_log_probs`` under the reference: ``reference`` if given, else ``model`` with its
-    adapters disabled (in eval mode, no gradient)."""
+def under_reference(model, fn, *args, reference=None):
+    """``fn(m, *args)`` with ``m`` the reference: ``reference`` if given, else ``model`` with its adapters
+    disabled (in eval mode, no gradient)."""
     if reference is not None:
         with _evaluating(reference):
-            return completion_log_probs(reference, ids, completion_mask)
+            return fn(reference, *args)
     if not adapter_layers(model):
         raise ConfigError("the reference is the base model with its adapters disabled, but this model has no adapter; "
                           "train an adapter, pass a frozen reference model, or precompute the reference log-probs")
     with disable_adapters(model), _evaluating(model):
-        return completion_log_probs(model, ids, completion_mask)
+        return fn(model, *args)
+
+
+def reference_log_probs(model, ids: Tensor, completion_mask: Tensor, reference=None) -> Tensor:
+    """``completion_log_probs`` under the reference (``under_reference``)."""
+    return under_reference(model, completion_log_probs, ids, completion_mask, reference=reference)
 
 
 def _pairs(batch: dict[str, Tensor]) -> tuple[Tensor, Tensor]:

@@ -73,6 +73,25 @@ def _prompts_of(source: str, module: str, kind: str) -> list[tuple[str, str]]:
     return out
 
 
+def select_prompts(model, reward: str, n: int, max_new_tokens: int,
+                   generator: torch.Generator) -> list[tuple[tuple[str, str], list[int]]]:
+    """``((prompt, module), token ids)`` of up to ``n`` pystdlib prompts (docstring prompts for the
+    ``doctest`` reward, else headers) drawn with ``generator`` that leave ``max_new_tokens`` of context."""
+    candidates = function_prompts("docstring" if reward == "doctest" else "header")
+    room = model.config.block_size - max_new_tokens
+    selected = []
+    for i in torch.randperm(len(candidates), generator=generator).tolist():
+        ids = model.tokenizer.encode(candidates[i][0])
+        if 0 < len(ids) <= room:
+            selected.append((candidates[i], ids))
+            if len(selected) == n:
+                break
+    if not selected:
+        raise DataError(f"no pystdlib prompt fits the context of {model.config.block_size} tokens with "
+                        f"max_new_tokens={max_new_tokens}; lower max_new_tokens")
+    return selected
+
+
 def _completions(model, prompt_ids: list[int], k: int, generator: torch.Generator, **generate_kw) -> list[str]:
     """K sampled continuations of one prompt, decoded up to the first EOS."""
     tok = model.tokenizer
@@ -106,19 +125,8 @@ def make_prefs(run, reward: str = "python-syntax", *, prompts: int = 64, k: int 
     tok = getattr(model, "tokenizer", None)
     if tok is None or not hasattr(model, "generate") or not hasattr(model.config, "block_size"):
         raise ConfigError(f"{run} is not a text model with a tokenizer; prefs make samples from a GPT")
-    candidates = function_prompts("docstring" if reward == "doctest" else "header")
     generator = torch.Generator().manual_seed(seed)
-    room = model.config.block_size - max_new_tokens
-    selected = []
-    for i in torch.randperm(len(candidates), generator=generator).tolist():
-        ids = tok.encode(candidates[i][0])
-        if 0 < len(ids) <= room:
-            selected.append((candidates[i], ids))
-            if len(selected) == prompts:
-                break
-    if not selected:
-        raise DataError(f"no pystdlib prompt fits the context of {model.config.block_size} tokens with "
-                        f"--max-new-tokens {max_new_tokens}; lower --max-new-tokens")
+    selected = select_prompts(model, reward, prompts, max_new_tokens, generator)
     pairs, counts = [], {"prompts": len(selected), "completions": 0, "pairs": 0, "ties": 0, "empty": 0,
                          "reward_failures": 0, "mean_reward": 0.0}
     first_error = None

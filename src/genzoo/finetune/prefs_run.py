@@ -37,7 +37,6 @@ def split_options(method: str, overrides: dict[str, str]):
     ``reward``: ``(None, None, held_out)``)."""
     from ..model import _coerce
     from .dpo import PreferenceConfig
-    from .run import config_for
 
     overrides = dict(overrides)
     if method == "reward":
@@ -55,16 +54,25 @@ def split_options(method: str, overrides: dict[str, str]):
     names = [f.name for f in dataclasses.fields(PreferenceConfig) if f.name != "loss"]
     values = {k: _coerce(PreferenceConfig, k, overrides.pop(k)) for k in names if k in overrides}
     prefs = PreferenceConfig(loss=method, **values)
+    return prefs, adapter_options(overrides), 0.0
+
+
+def adapter_options(overrides: dict[str, str], adapters: tuple[str, ...] = ADAPTERS):
+    """The adapter config of the remaining ``--set`` strings: ``adapter`` (``lora`` by default) and its
+    options (LoRA/DoRA: ``target_modules=all-linear``, r=8, lora_alpha=16 unless given); ``None`` for ``full``."""
+    from .run import config_for
+
+    overrides = dict(overrides)
     adapter = overrides.pop("adapter", "lora")
-    if adapter not in ADAPTERS:
-        raise ConfigError(f"--set adapter={adapter} is not one of {', '.join(ADAPTERS)}{did_you_mean(adapter, ADAPTERS)}")
+    if adapter not in adapters:
+        raise ConfigError(f"--set adapter={adapter} is not one of {', '.join(adapters)}{did_you_mean(adapter, adapters)}")
     if adapter == "full":
         if overrides:
             raise ConfigError(f"--set adapter=full takes no adapter options; got {', '.join(overrides)}")
-        return prefs, None, 0.0
+        return None
     if adapter in ("lora", "dora"):
         overrides = {"target_modules": "all-linear", "r": "8", "lora_alpha": "16", **overrides}
-    return prefs, config_for(adapter, overrides), 0.0
+    return config_for(adapter, overrides)
 
 
 def preference_run(base: Path, data_name: str, *, method: str, overrides: dict[str, str], out: Path, steps=None,
