@@ -182,14 +182,18 @@ def generate(
 @app.command()
 def finetune(
     base: Path = typer.Argument(..., help="The base model: a genzoo run, transformers GPT-2 or diffusers directory."),
-    data: str = typer.Option(..., "--data", help="Dataset name, text:PATH or folder:PATH; PATH.jsonl (preference "
-                             "pairs) for dpo, ipo, kto, reward."),
+    data: Optional[str] = typer.Option(None, "--data", help="Dataset name, text:PATH or folder:PATH; PATH.jsonl "
+                                       "(preference pairs) for dpo, ipo, kto, reward; none for ppo, grpo."),
     method: str = typer.Option("lora", "--method", help="lora, dora, ia3, prompt, adapter (bottleneck) or full; "
-                               "dpo, ipo, kto (preference training, LoRA by default) or reward (a reward model)."),
+                               "dpo, ipo, kto (preference training, LoRA by default) or reward (a reward model); "
+                               "ppo, grpo (online RL on pystdlib prompts with --reward)."),
+    reward: Optional[str] = typer.Option(None, "--reward", help="For ppo, grpo: python-syntax, doctest, model:DIR "
+                                         "(a reward model) or MODULE:FUNCTION."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Adapter option key=value, e.g. r=8, "
                                              "target_modules=c_attn,c_proj, lora_alpha=16; for dpo/ipo/kto also "
                                              "beta=0.1, precompute_ref=true, adapter=lora|dora|ia3|adapter|full; "
-                                             "for reward held_out=0.1 (repeatable)."),
+                                             "for reward held_out=0.1; for ppo/grpo prompts=64, max_new_tokens=32, beta, clip, "
+                                             "num_generations=4 (grpo), kl_target, ppo_epochs (ppo) (repeatable)."),
     out: Optional[Path] = typer.Option(None, help="Output directory (default runs/BASE-METHOD)."),
     steps: Optional[int] = typer.Option(None),
     batch_size: Optional[int] = typer.Option(None, "--batch-size"),
@@ -202,13 +206,14 @@ def finetune(
     device: str = typer.Option("cpu"),
     progress: bool = typer.Option(True, help="Show a progress bar."),
 ):
-    """Fine-tune BASE on a dataset with an adapter (PEFT's files, only the adapter trains) or fully, or on
-    preference pairs (DPO, IPO, KTO; a reward model)."""
+    """Fine-tune BASE on a dataset with an adapter (PEFT's files, only the adapter trains) or fully, on
+    preference pairs (DPO, IPO, KTO; a reward model), or with online RL against a reward (PPO, GRPO)."""
     from ..finetune.run import finetune_run
 
     path = finetune_run(base, data, method=method, overrides=parse_assignments(set_, "--set"), out=out, steps=steps,
                         batch_size=batch_size, lr=lr, seed=seed, data_args=parse_assignments(data_arg, "--data-arg"),
-                        merge=merge, overwrite=overwrite, progress=progress, device=device, sample_every=sample_every)
+                        merge=merge, overwrite=overwrite, progress=progress, device=device, sample_every=sample_every,
+                        reward=reward)
     typer.echo(f"saved to {path}" + (f" (merged model in {path / 'merged'})" if merge else ""))
     if method == "reward":
         accuracy = json.loads((path / "run.json").read_text()).get("held_out_accuracy")

@@ -3,7 +3,8 @@
 ``BASE`` is any directory ``gz.load`` reads (a genzoo run, a transformers GPT-2 or diffusers
 directory). ``--method`` is ``lora``, ``dora``, ``ia3``, ``prompt`` (prompt tuning, GPT), ``adapter``
 (bottleneck) or ``full``, or a preference method on ``--data PATH.jsonl`` (``dpo``, ``ipo``, ``kto``,
-``reward``: ``prefs_run.py``); all adapter methods train only the adapter (one Trainer, ``Trainer(adapter=config)``) and write
+``reward``: ``prefs_run.py``), or online RL with ``--reward NAME`` and no data (``ppo``, ``grpo``:
+``rl_run.py``); all adapter methods train only the adapter (one Trainer, ``Trainer(adapter=config)``) and write
 ``adapter_config.json`` + ``adapter_model.safetensors`` that record ``BASE``; ``full`` fine-tunes every
 weight and writes a whole model. ``--merge`` also writes ``DIR/merged``, a standalone model with the
 adapter merged in. Nothing is overwritten without ``--overwrite``.
@@ -18,6 +19,7 @@ from ..errors import ConfigError, did_you_mean
 from ..serialization import write_json
 from .base import merge_and_unload, parse_targets, trainable_parameters
 from .prefs_run import PREFERENCE_METHODS
+from .rl_run import RL_METHODS
 
 METHODS = ("lora", "dora", "ia3", "prompt", "adapter", "full")
 
@@ -29,7 +31,7 @@ def config_for(method: str, overrides: dict[str, Any]):
     from .lora import LoraConfig
 
     if method not in METHODS:
-        raise ConfigError(f"unknown --method {method!r}{did_you_mean(method, METHODS + PREFERENCE_METHODS)}")
+        raise ConfigError(f"unknown --method {method!r}{did_you_mean(method, METHODS + PREFERENCE_METHODS + RL_METHODS)}")
     if method == "full":
         if overrides:
             raise ConfigError("--method full takes no --set options (they configure adapters)")
@@ -55,17 +57,26 @@ def config_for(method: str, overrides: dict[str, Any]):
     return cls(**{**values, **fixed})
 
 
-def finetune_run(base, data_name: str, *, method: str = "lora", overrides: dict[str, str] | None = None, out=None,
+def finetune_run(base, data_name: str | None, *, method: str = "lora", overrides: dict[str, str] | None = None, out=None,
                  steps=None, batch_size=None, lr=None, seed: int = 0, data_args=None, merge: bool = False,
-                 overwrite: bool = False, progress: bool = True, device: str = "cpu", sample_every=None) -> Path:
+                 overwrite: bool = False, progress: bool = True, device: str = "cpu", sample_every=None,
+                 reward: str | None = None) -> Path:
     import torch
 
     import genzoo as gz
     from ..cli.runs import _check_writable, load_data, text_options_for
     from .peft_format import base_fingerprint, is_adapter_dir
 
-    config = config_for(method, overrides or {}) if method not in PREFERENCE_METHODS else None
-    if merge and config is None and method not in PREFERENCE_METHODS:
+    online = method in RL_METHODS
+    if online and data_name is not None:
+        raise ConfigError(f"--method {method} samples its own completions of pystdlib prompts: it takes --reward NAME, "
+                          "not --data")
+    if not online and data_name is None:
+        raise ConfigError(f"--method {method} needs --data NAME")
+    if not online and reward is not None:
+        raise ConfigError(f"--reward applies to --method ppo|grpo (and genzoo prefs make), not --method {method}")
+    config = config_for(method, overrides or {}) if method not in PREFERENCE_METHODS + RL_METHODS else None
+    if merge and config is None and method not in PREFERENCE_METHODS + RL_METHODS:
         raise ConfigError("--merge applies to adapter methods; --method full already writes a whole model")
     base = Path(base)
     if is_adapter_dir(base):
@@ -74,6 +85,13 @@ def finetune_run(base, data_name: str, *, method: str = "lora", overrides: dict[
     _check_writable(out)
     if out.exists() and any(out.iterdir()) and not overwrite:
         raise ConfigError(f"{out} is not empty; pass --overwrite to replace it, or another --out")
+    if online:
+        from .rl_run import rl_run
+
+        rl_run(base, method=method, reward=reward, overrides=overrides or {}, out=out, steps=steps,
+               batch_size=batch_size, lr=lr, seed=seed, merge=merge, progress=progress, device=device,
+               overwrite=overwrite)
+        return out
     if method in PREFERENCE_METHODS:
         from .prefs_run import preference_run
 
