@@ -36,3 +36,10 @@ def space_share(prompts, completions, **columns):
 
 def always_nan(prompts, completions, **columns):
     return [float("nan")] * len(completions)
+
+
+def some_fail(prompts, completions, **columns):
+    """Raises on a batch, so each sample is scored alone: NaN (a failure) when its code-point sum is odd."""
+    if len(completions) > 1:
+        raise ValueError("scored one by one")
+    return [float("nan") if sum(map(ord, completions[0])) % 2 else 1.0]

@@ -68,6 +68,15 @@ def test_two_steps_write_metrics_and_load(base_dir, tmp_path, capsys, method, ex
         assert lines[-1]["beta"] != 0.05  # the adaptive controller moved beta after step 1
 
 
+def test_failing_samples_score_zero_are_counted_and_training_goes_on(base_dir, tmp_path, capsys):
+    code, _, err = finetune(base_dir, tmp_path / "f", "grpo", reward="finetune_helpers:some_fail", capsys=capsys)
+    assert code == 0, err
+    info = json.loads((tmp_path / "f" / "run.json").read_text())
+    per_step = [json.loads(line)["reward_failures"] for line in (tmp_path / "f" / "metrics.jsonl").read_text().splitlines()]
+    assert 0 < info["reward_failures"] == sum(per_step) < info["samples"]
+    assert "returned nan" in info["first_reward_error"]
+
+
 def test_seeded(base_dir, tmp_path, capsys):
     for name in ("a", "b"):
         assert finetune(base_dir, tmp_path / name, "grpo", capsys=capsys)[0] == 0
@@ -89,8 +98,7 @@ def test_bad_input_is_one_line(base_dir, tmp_path, capsys, case, extra, reward, 
     code, _, err = finetune(base_dir, out, method, *extra, reward=reward if reward is not None else
                             "finetune_helpers:space_share", capsys=capsys)
     assert code == 2 and err.startswith("error: ") and expected in err and err.count("\n") == 1, err
-    if case != "all-failing":
-        assert not out.exists()
+    assert not out.exists()
 
 
 def test_data_is_refused_for_online_methods(base_dir, tmp_path, capsys):

@@ -17,13 +17,14 @@ reward mean/std, failures, KL, clip fraction, losses), ``loss.png``, ``reward.pn
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import time
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from ..errors import ConfigError
+from ..errors import ConfigError, DataError
 from ..serialization import write_json
 from .base import merge_and_unload, trainable_parameters
 
@@ -112,8 +113,6 @@ def rl_run(base: Path, *, method: str, reward: str | None, overrides: dict[str, 
         params += list(algo.parameters())
     optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.0)
     if out.exists() and overwrite:  # every check has passed: now the old contents may go
-        import shutil
-
         shutil.rmtree(out)
     out.mkdir(parents=True, exist_ok=True)
     log = MetricsLog(out / "metrics.jsonl")
@@ -127,7 +126,12 @@ def rl_run(base: Path, *, method: str, reward: str | None, overrides: dict[str, 
             if not order:
                 order = torch.randperm(len(pool), generator=generator).tolist()
             batch.append(pool[order.pop()])
-        rollout = score(sample_rollout(model, batch, group, generator, **gen_kw), reward_fn, reward)
+        try:
+            rollout = score(sample_rollout(model, batch, group, generator, **gen_kw), reward_fn, reward)
+        except DataError:  # every sample failed: stop (a first step leaves nothing behind)
+            if step == 1:
+                shutil.rmtree(out, ignore_errors=True)
+            raise
         failures, samples = failures + rollout.failed, samples + len(rollout)
         first_error = first_error or rollout.first_error
         metrics = algo.step(model, rollout, optimizer)
