@@ -91,6 +91,8 @@ def test_seeded(base_dir, tmp_path, capsys):
     ("group-of-one", ["--set", "num_generations=1"], None, "num_generations=1 must be an integer >= 2"),
     ("full", ["--set", "adapter=full"], None, "--set adapter=full is not one of lora, dora, ia3, adapter"),
     ("no-reward", [], "", "needs --reward NAME"),
+    ("unknown-key", ["--set", "betta=0.1"], None, "--method grpo has no option 'betta' (did you mean 'beta'?)"),
+    ("bad-scale", ["--set", "scale_rewards=grup"], None, "scale_rewards='grup' is not one of group, batch, none"),
 ])
 def test_bad_input_is_one_line(base_dir, tmp_path, capsys, case, extra, reward, expected):
     method = "ppo" if case.endswith("ppo") else "grpo"

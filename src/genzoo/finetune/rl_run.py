@@ -24,7 +24,7 @@ from typing import Any
 
 import torch
 
-from ..errors import ConfigError, DataError
+from ..errors import ConfigError, DataError, did_you_mean
 from ..serialization import write_json
 from .base import merge_and_unload, trainable_parameters
 
@@ -67,6 +67,11 @@ def split_rl_options(method: str, overrides: dict[str, str]):
     try:
         adapter = adapter_options(overrides, adapters=("lora", "dora", "ia3", "adapter"))
     except ConfigError as e:
+        bad = next((k for k in overrides if f"no option {k!r}" in str(e)), None)
+        if bad is not None:
+            names = [*ROLLOUT, *(f.name for f in dataclasses.fields(cls))]
+            raise ConfigError(f"--method {method} has no option {bad!r}{did_you_mean(bad, names)}; it takes "
+                              f"{', '.join(names)}, adapter= and the adapter's options") from None
         raise ConfigError(f"--method {method}: {e}") from None
     return rollout, config, adapter
 
