@@ -29,6 +29,8 @@ from .ia3 import IA3Config
 from .lora import LoraConfig
 from .prefs_data import read_prefs, tokenize_pairs, write_prefs
 from .prompt_tuning import PromptTuningConfig
+from .grpo import group_advantages, grpo_loss
+from .ppo import gae
 
 
 def inject_adapter(model: nn.Module, config, adapter_name: str = "default",
@@ -62,4 +64,4 @@ def load_adapted(path, base=None, device="cpu"):
 __all__ = ["LoraConfig", "IA3Config", "PromptTuningConfig", "BottleneckConfig", "inject_adapter", "set_adapter", "disable_adapters", "merge", "unmerge",
            "merge_and_unload", "is_adapted", "trainable_parameters", "adapter_layers", "save_adapter", "load_adapted",
            "dpo_loss", "ipo_loss", "kto_loss", "PreferenceConfig", "PreferenceObjective", "read_prefs", "write_prefs",
-           "tokenize_pairs"]
+           "tokenize_pairs", "group_advantages", "grpo_loss", "gae"]
