@@ -9,7 +9,7 @@ bottleneck adapters / full fine-tuning, with the trainable-parameter share of ea
    seed (``genzoo.finetune.run.finetune_run``, i.e. ``genzoo finetune``), and is evaluated on its test
    split (nats per character).
 
-    python benchmarks/finetune_text.py --out /tmp/ft-text            # the table in RESULTS.md
+    python benchmarks/finetune_text.py --out /tmp/ft-text            # the table in RESULTS.md (~1.5 CPU-hours)
     python benchmarks/finetune_text.py --base-steps 60 --steps 20   # a smoke run
 """
 from __future__ import annotations
@@ -48,11 +48,12 @@ def ledger(n_lines: int, seed: int = 0) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=Path("runs/finetune-text"))
-    ap.add_argument("--base-steps", type=int, default=600)
-    ap.add_argument("--steps", type=int, default=200)
+    ap.add_argument("--base-steps", type=int, default=2000)
+    ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--batch-size", type=int, default=32)
     ap.add_argument("--block-size", type=int, default=64)
-    ap.add_argument("--methods", default=",".join(METHODS))
+    ap.add_argument("--methods", default="lora,full,ia3,adapter,prompt,dora",
+                    help=f"comma-separated, from: {', '.join(METHODS)}")
     ap.add_argument("--n-embd", type=int, default=192)
     ap.add_argument("--n-layer", type=int, default=2)
     ap.add_argument("--n-head", type=int, default=4)
