@@ -81,3 +81,21 @@ def test_existing_output_and_wrong_base_are_refused(base_dir, tmp_path, capsys):
     tiny_gpt(seed=4, vocab_size=256, block_size=32).save_pretrained(tmp_path / "other")
     code, _, err = run_cli(["generate", str(tmp_path / "other"), "x", "--base", str(base_dir)], capsys)
     assert code == 2 and "--base applies to adapter directories" in err
+
+
+def test_finetune_a_transformers_gpt2_directory(tmp_path, capsys):
+    """BASE may be a transformers GPT-2 directory: the adapter records it and loads on it."""
+    from genzoo.cli.runs import train_run
+
+    run = train_run("gpt", "pystdlib", steps=1, batch_size=2, out=tmp_path / "run", progress=False, sample_every=0,
+                    overrides={"n_layer": "1", "n_embd": "16", "n_head": "2"}, data_args={"block_size": "32"})
+    hf = tmp_path / "hf"
+    gz.load(run).save_pretrained(hf, format="hf")
+    for name in ("tokenizer.json",):  # the run's tokenizer travels with the exported directory
+        (hf / name).write_bytes((run / name).read_bytes())
+    out = tmp_path / "hf-lora"
+    finetune(hf, out, "--set", "r=2", "--set", "target_modules=c_attn")
+    assert json.loads((out / "adapter_config.json").read_text())["base_model_name_or_path"] == str(hf.resolve())
+    capsys.readouterr()
+    code, text, _ = run_cli(["generate", str(out), "def ", "--max-new-tokens", "3", "--greedy"], capsys)
+    assert code == 0 and text.startswith("def ")
