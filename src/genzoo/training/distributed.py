@@ -137,11 +137,16 @@ def check_same_everywhere(what: str, value) -> None:
                           f"(digests {digests}); launch every node with the same genzoo and the same command")
 
 
+def _collective_device() -> torch.device:
+    """Where small tensors for collectives live: NCCL only reduces CUDA tensors."""
+    return torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+
+
 def all_true(flag: bool) -> bool:
     """Whether ``flag`` holds on every rank (so that all ranks take the same branch)."""
     if not world().distributed:
         return flag
-    t = torch.tensor([0.0 if flag else 1.0])
+    t = torch.tensor([0.0 if flag else 1.0], device=_collective_device())
     dist.all_reduce(t)
     return bool(t.item() == 0)
 
@@ -151,7 +156,7 @@ def mean_over_ranks(values: dict[str, float]) -> dict[str, float]:
     if not world().distributed or not values:
         return values
     keys = sorted(values)
-    t = torch.tensor([values[k] for k in keys], dtype=torch.float64)
+    t = torch.tensor([values[k] for k in keys], dtype=torch.float64, device=_collective_device())
     dist.all_reduce(t)
     return dict(zip(keys, (t / dist.get_world_size()).tolist()))
 

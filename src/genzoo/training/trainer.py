@@ -318,8 +318,10 @@ class Trainer:
             self.save_checkpoint()
 
     def _stopping(self) -> bool:
-        """``stop()`` was asked for (on any rank: all ranks end at the same step)."""
-        return not distributed.all_true(not self._stop) if self.world.distributed else self._stop
+        """``stop()`` was asked for (by a callback, on any rank: all ranks end at the same step)."""
+        if self.world.distributed and self.callbacks:
+            return not distributed.all_true(not self._stop)
+        return self._stop
 
     def _next_indices(self) -> Tensor:
         """The next batch of the epoch's permutation (a new permutation when it runs out)."""
