@@ -1,0 +1,263 @@
+"""DP-SGD (Abadi et al. 2016) for every single-loss family: Poisson batches, per-example clipping, noise.
+
+One step with sampling rate q = B/N, clip norm C and noise multiplier σ:
+
+    S_t  ~ Poisson(q): every example joins independently with probability q   (variable batch size)
+    g_i  = ∇_θ ℓ(θ; x_i)                        per example, i ∈ S_t  (torch.func: vmap of grad)
+    ḡ_i  = g_i · min(1, C / ||g_i||)             ||·|| over all trainable parameters together
+    g̃    = (Σ_i ḡ_i + N(0, σ² C² I)) / (qN)      Opacus' normalisation by the expected batch size
+    θ    ← optimizer step with g̃                 (no global clipping on top)
+
+σ is either given or calibrated by Opacus (``accountant.calibrate``) so the run's T steps spend the
+target ε at δ; the accountant (RDP or PRV, Opacus' code) records (σ, q, T). Per-example gradients
+come from ``torch.func`` (``vmap(grad(loss on a batch of one))``, ``randomness="different"`` so a
+loss that draws noise draws it per example) -- Opacus' functorch grad sampler does the same; a loss
+that vmap cannot trace falls back to a loop over examples (same maths, slower).
+"""
+from __future__ import annotations
+
+import json
+import math
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import torch
+from torch import Tensor, nn
+from torch.utils import _pytree as pytree
+
+from ..errors import ConfigError
+from .accountant import ACCOUNTANTS, calibrate, epsilon
+
+PRIVACY_JSON = "privacy.json"
+
+
+@dataclass(frozen=True)
+class PrivacyConfig:
+    """DP-SGD settings: ``target_epsilon`` (σ calibrated by Opacus) or ``noise_multiplier`` (σ given)."""
+
+    target_epsilon: float | None = None
+    delta: float = 1e-5
+    max_grad_norm: float = 1.0
+    noise_multiplier: float | None = None
+    accountant: str = "rdp"
+
+    def __post_init__(self):
+        if (self.target_epsilon is None) == (self.noise_multiplier is None):
+            raise ConfigError("DP-SGD needs exactly one of target_epsilon (--dp-epsilon) and noise_multiplier "
+                              "(--dp-noise-multiplier)")
+        if self.target_epsilon is not None and not (self.target_epsilon > 0 and math.isfinite(self.target_epsilon)):
+            raise ConfigError(f"--dp-epsilon must be a positive number, got {self.target_epsilon}")
+        if self.noise_multiplier is not None and not (self.noise_multiplier >= 0 and math.isfinite(self.noise_multiplier)):
+            raise ConfigError(f"--dp-noise-multiplier must be >= 0, got {self.noise_multiplier}")
+        if not 0 < self.delta < 1:
+            raise ConfigError(f"--dp-delta must be in (0, 1), got {self.delta}")
+        if not (self.max_grad_norm > 0 and math.isfinite(self.max_grad_norm)):
+            raise ConfigError(f"--dp-max-grad-norm must be positive, got {self.max_grad_norm}")
+        if self.accountant not in ACCOUNTANTS:
+            raise ConfigError(f"unknown accountant {self.accountant!r}; use one of: {', '.join(ACCOUNTANTS)}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def check_layers(model: nn.Module) -> None:
+    """Refuse layers that mix examples (BatchNorm, ...) with Opacus' ``ModuleValidator``, naming the first."""
+    from opacus.validators import ModuleValidator
+
+    errors = ModuleValidator.validate(model, strict=False)
+    if errors:
+        raise ConfigError(f"DP-SGD cannot train this model: {str(errors[0]).splitlines()[0].strip()} "
+                          "(per-example gradients need layers that treat examples independently; use GroupNorm/LayerNorm)")
+
+
+def skip_data_init(model: nn.Module) -> list[str]:
+    """Mark data-initialised layers (ActNorm: mean/std of the first batch, not noised) as initialised,
+    so they start at their identity init: a data-dependent init would read private data outside DP-SGD."""
+    skipped = []
+    for name, module in model.named_modules():
+        flag = getattr(module, "initialized", None)
+        if isinstance(flag, Tensor) and flag.dtype == torch.bool and callable(getattr(module, "initialize", None)):
+            if not bool(flag):
+                flag.fill_(True)
+                skipped.append(name)
+    return skipped
+
+
+def poisson_indices(n: int, rate: float, generator: torch.Generator) -> Tensor:
+    """Poisson sampling: the indices i < n with U_i < rate, U_i drawn from ``generator`` (the run's data RNG)."""
+    return torch.nonzero(torch.rand(n, generator=generator) < rate).flatten()
+
+
+class _LossOf(nn.Module):
+    """``forward(batch) = loss_fn(batch)``: lets ``functional_call`` swap the model's parameters under any loss."""
+
+    def __init__(self, model: nn.Module, loss_fn):
+        super().__init__()
+        self.model, self.loss_fn = model, loss_fn
+
+    def forward(self, batch):
+        return self.loss_fn(batch)
+
+
+def _scalar_logs(out: dict) -> tuple[Tensor, dict[str, Tensor]]:
+    loss = out["loss"]
+    return loss, (loss.detach(), {k: v.detach() for k, v in out.items()
+                                  if k != "loss" and isinstance(v, Tensor) and v.dim() == 0})
+
+
+class PerExampleGrads:
+    """``(losses[B], logs, {name: grads[B, *shape]})`` of a loss on a batch, one example at a time."""
+
+    def __init__(self, model: nn.Module, loss_fn):
+        self.wrapped = _LossOf(model, loss_fn)
+        self.names = [f"model.{n}" for n, p in model.named_parameters() if p.requires_grad]
+        self.params = [p for p in model.parameters() if p.requires_grad]
+        self.vectorised: bool | None = None  # decided at the first step: vmap, or the loop
+
+    def __call__(self, batch):
+        if self.vectorised is not False:
+            rng = torch.get_rng_state()
+            try:
+                result = self._vmap(batch)
+                self.vectorised = True
+                return result
+            except Exception as e:  # noqa: BLE001 - any trace failure: the loop computes the same thing
+                if self.vectorised:
+                    raise
+                torch.set_rng_state(rng)  # the loop draws what a fresh start would: resume stays exact
+                self.vectorised = False
+                warnings.warn(f"genzoo: per-example gradients by a loop over examples (vmap failed: "
+                              f"{type(e).__name__}: {str(e).splitlines()[0][:120]})", stacklevel=3)
+        return self._loop(batch)
+
+    def _vmap(self, batch):
+        from torch.func import functional_call, grad, vmap
+
+        def one(params, example):
+            single = pytree.tree_map(lambda t: t.unsqueeze(0) if isinstance(t, Tensor) else t, example)
+            return _scalar_logs(functional_call(self.wrapped, params, (single,)))
+
+        dims = pytree.tree_map(lambda t: 0 if isinstance(t, Tensor) else None, batch)
+        params = {n: p.detach() for n, p in zip(self.names, self.params)}
+        grads, (losses, logs) = vmap(grad(one, has_aux=True), in_dims=(None, dims), randomness="different")(params, batch)
+        return losses, logs, [grads[n] for n in self.names]
+
+    def _loop(self, batch):
+        size = len(pytree.tree_leaves(batch)[0])
+        losses, logs, grads = [], [], []
+        for i in range(size):
+            example = pytree.tree_map(lambda t: t[i:i + 1] if isinstance(t, Tensor) else t, batch)
+            loss, (value, extra) = _scalar_logs(self.wrapped(example))
+            grads.append(torch.autograd.grad(loss, self.params, allow_unused=True))
+            losses.append(value)
+            logs.append(extra)
+        stacked = [torch.stack([g if g is not None else torch.zeros_like(p) for g in gs])
+                   for p, gs in zip(self.params, zip(*grads))]
+        return torch.stack(losses), {k: torch.stack([e[k] for e in logs]) for k in logs[0]}, stacked
+
+
+def clipped_sum(grads: list[Tensor], max_norm: float) -> tuple[list[Tensor], Tensor]:
+    """Σ_i g_i · min(1, C/||g_i||) per parameter, and the per-example norms ||g_i|| (before clipping)."""
+    norms = torch.stack([g.flatten(1).norm(dim=1) for g in grads], dim=1).norm(dim=1)
+    factor = (max_norm / (norms + 1e-6)).clamp(max=1.0)
+    return [torch.einsum("i,i...->...", factor, g) for g in grads], norms
+
+
+class PrivateTraining:
+    """The DP side of one Trainer run: batches, the noisy step, the accountant, ``privacy.json``."""
+
+    def __init__(self, config: PrivacyConfig, trainer):
+        if not isinstance(config, PrivacyConfig):
+            raise ConfigError(f"privacy= takes a genzoo.privacy.PrivacyConfig, got {type(config).__name__}")
+        model = trainer.model
+        if getattr(model, "manual_optimization", False):
+            raise ConfigError(f"DP-SGD is not supported for {model.model_type} (a manual-optimisation family: GAN, "
+                              "EBM); train a single-loss family (diffusion, flow, VAE, GPT, PixelCNN, MADE) with --dp-*")
+        if trainer.world.distributed or trainer.fsdp:
+            raise ConfigError("DP-SGD runs in one process: drop --nproc/torchrun and --fsdp (per-example clipping "
+                              "and one noise draw per step are not split over ranks in genzoo)")
+        check_layers(model)
+        skip_data_init(model)
+        self.config, self.n = config, len(trainer.data)
+        self.sample_rate = min(1.0, trainer.batch_size / self.n)
+        self.expected_batch = self.sample_rate * self.n
+        if config.delta >= 1.0 / self.n:
+            warnings.warn(f"genzoo: --dp-delta {config.delta:g} >= 1/N = {1 / self.n:.3g} (N = {self.n} examples) "
+                          f"protects little; use --dp-delta {10 ** math.floor(math.log10(0.1 / self.n)):g} or less",
+                          stacklevel=3)
+        self.noise_multiplier = (float(config.noise_multiplier) if config.noise_multiplier is not None else
+                                 calibrate(config.target_epsilon, config.delta, self.sample_rate, trainer.steps,
+                                           config.accountant))
+        self.history: list[list] = []  # [[σ, q, steps], ...]: Opacus' accountant history
+        self.grads: PerExampleGrads | None = None
+
+    # --- the step -------------------------------------------------------------------------
+    def indices(self, generator: torch.Generator) -> Tensor:
+        return poisson_indices(self.n, self.sample_rate, generator)
+
+    def step(self, trainer, batch) -> dict[str, float]:
+        """Noisy clipped gradients into ``p.grad``, then the optimizers step (``batch`` None: empty draw)."""
+        if self.grads is None:
+            self.grads = PerExampleGrads(trainer.model, trainer._loss_fn)
+        params, c, logs = self.grads.params, self.config.max_grad_norm, {}
+        if batch is not None:
+            with trainer._autocast():
+                losses, extra, grads = self.grads(batch)
+            sums, norms = clipped_sum(grads, c)
+            logs = {"loss": float(losses.float().mean()), **{k: float(v.float().mean()) for k, v in extra.items()},
+                    "grad_norm": float(norms.mean()), "clipped": float((norms > c).float().mean())}
+            trainer._check_finite(logs, ("loss", "grad_norm"))
+        else:
+            sums = [torch.zeros_like(p) for p in params]
+        logs["batch_size"] = 0.0 if batch is None else float(len(norms))
+        std = self.noise_multiplier * c
+        for p, s in zip(params, sums):
+            p.grad = (s + std * torch.randn(p.shape, device=s.device, dtype=s.dtype)) / self.expected_batch
+        for opt in trainer.optimizers:
+            opt.step()
+        self._record()
+        return logs
+
+    def _record(self) -> None:
+        sigma, q = self.noise_multiplier, self.sample_rate
+        if self.history and self.history[-1][:2] == [sigma, q]:
+            self.history[-1][2] += 1
+        else:
+            self.history.append([sigma, q, 1])
+
+    # --- accounting, checkpoints, report ----------------------------------------------------
+    def epsilon(self) -> float:
+        """ε spent so far at the run's δ (Opacus' accountant over the recorded history)."""
+        return epsilon(self.config.accountant, self.history, self.config.delta)
+
+    def state(self) -> dict:
+        return {"config": self.config.to_dict(), "noise_multiplier": self.noise_multiplier,
+                "sample_rate": self.sample_rate, "history": self.history}
+
+    def load_state(self, state: dict) -> None:
+        self.noise_multiplier = float(state["noise_multiplier"])
+        self.history = [[float(s), float(q), int(n)] for s, q, n in state["history"]]
+
+    def report(self) -> dict:
+        eps = self.epsilon()
+        return {"epsilon": eps if math.isfinite(eps) else None, "delta": self.config.delta,
+                "noise_multiplier": self.noise_multiplier, "sample_rate": self.sample_rate,
+                "steps": sum(n for _, _, n in self.history), "max_grad_norm": self.config.max_grad_norm,
+                "accountant": self.config.accountant, "target_epsilon": self.config.target_epsilon,
+                "engine": "torch.func vmap" if self.grads is None or self.grads.vectorised is not False else "loop"}
+
+    def write(self, out: Path) -> dict:
+        """``OUT/privacy.json`` (written whole, then renamed)."""
+        report = self.report()
+        tmp = out / f".{PRIVACY_JSON}.tmp"
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+        tmp.replace(out / PRIVACY_JSON)
+        return report
+
+
+def check_resume(saved: dict, now: dict, source) -> None:
+    """A DP run resumes only as a DP run (and a plain run only as a plain run)."""
+    if bool(saved.get("privacy")) != bool(now.get("privacy")):
+        raise ConfigError(f"{source}: the run was trained {'with' if saved.get('privacy') else 'without'} DP-SGD; resume it "
+                          f"{'with the same --dp-* flags' if saved.get('privacy') else 'without --dp-* flags'}")
