@@ -34,12 +34,24 @@ def epsilon(name: str, history, delta: float) -> float:
     return float(make_accountant(name, history).get_epsilon(delta=delta))
 
 
+def rdp_floor(delta: float) -> float:
+    """The ε that RDP reports as σ → ∞ (every RDP term 0): only the conversion term is left, so no
+    noise reaches a target at or below it (Opacus' default orders α)."""
+    from opacus.accountants.analysis.rdp import get_privacy_spent
+    from opacus.accountants.rdp import RDPAccountant
+
+    orders = RDPAccountant.DEFAULT_ALPHAS
+    return float(get_privacy_spent(orders=orders, rdp=[0.0] * len(orders), delta=delta)[0])
+
+
 def calibrate(target_epsilon: float, delta: float, sample_rate: float, steps: int, accountant: str) -> float:
     """The noise multiplier σ for which ``steps`` steps at ``sample_rate`` spend ``target_epsilon``
     (Opacus' ``get_noise_multiplier``: a bisection on σ, ε within 0.01 below the target)."""
     from opacus.accountants.utils import get_noise_multiplier
 
     try:
+        if accountant == "rdp" and target_epsilon <= rdp_floor(delta):  # σ → ∞ cannot reach it: say so at once
+            raise ValueError("below the RDP conversion floor")
         sigma = get_noise_multiplier(target_epsilon=target_epsilon, target_delta=delta, sample_rate=sample_rate,
                                      steps=steps, accountant=accountant)
     except ValueError:
