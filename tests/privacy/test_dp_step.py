@@ -71,3 +71,22 @@ def test_unreachable_target_and_large_delta():
         dp_trainer("maf", PrivacyConfig(target_epsilon=0.05, delta=1e-5))
     with pytest.warns(UserWarning, match=r">= 1/N .* use --dp-delta"):
         dp_trainer("maf", PrivacyConfig(noise_multiplier=1.0, delta=0.5))
+
+
+def test_gpt_is_vectorised_and_matches_the_loop():
+    model, data = fixture("gpt")
+    engine, batch = PerExampleGrads(model, model.loss), data.batch(torch.arange(3))
+    losses, _, grads = engine(batch)
+    assert engine.vectorised
+    loop_losses, _, loop_grads = engine._loop(batch)
+    torch.testing.assert_close(losses, loop_losses)
+    for g, h in zip(grads, loop_grads):
+        torch.testing.assert_close(g, h, rtol=1e-4, atol=1e-6)
+
+
+def test_a_step_counter_counts_batches_not_examples():
+    model, data = fixture("vae")  # its KL warm-up counts steps inside loss(); vmap falls back to the loop
+    before = int(model.step)
+    with pytest.warns(UserWarning, match="loop over examples"):
+        PerExampleGrads(model, model.loss)(data.batch(torch.arange(4)))
+    assert int(model.step) == before + 1

@@ -151,7 +151,11 @@ class PerExampleGrads:
     def _loop(self, batch):
         size = len(pytree.tree_leaves(batch)[0])
         losses, logs, grads = [], [], []
+        buffers = [b for b in self.wrapped.buffers() if b.is_floating_point() or b.dtype in (torch.long, torch.int)]
+        before = [b.clone() for b in buffers]
         for i in range(size):
+            for b, saved in zip(buffers, before if i else ()):  # a loss that counts steps (VAE KL warm-up)
+                b.copy_(saved)                                   # counts one per batch, not one per example
             example = pytree.tree_map(lambda t: t[i:i + 1] if isinstance(t, Tensor) else t, batch)
             loss, (value, extra) = _scalar_logs(self.wrapped(example))
             grads.append(torch.autograd.grad(loss, self.params, allow_unused=True))
