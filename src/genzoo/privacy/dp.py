@@ -120,6 +120,15 @@ class PerExampleGrads:
         self.params = [p for p in model.parameters() if p.requires_grad]
         self.vectorised: bool | None = None  # decided at the first step: vmap, or the loop
 
+    @property
+    def name(self) -> str:
+        return "loop" if self.vectorised is False else "vmap"
+
+    def clipped(self, batch, max_norm: float):
+        """(losses, logs, [Σ_i clip_C(g_i) per parameter], per-example norms)."""
+        losses, extra, grads = self(batch)
+        return (losses, extra, *clipped_sum(grads, max_norm))
+
     def __call__(self, batch):
         if self.vectorised is not False:
             rng = torch.get_rng_state()
@@ -173,6 +182,54 @@ def clipped_sum(grads: list[Tensor], max_norm: float) -> tuple[list[Tensor], Ten
     return [torch.einsum("i,i...->...", factor, g) for g in grads], norms
 
 
+def make_engine(model: nn.Module, loss_fn, batch, max_norm: float, name: str | None = None):
+    """Ghost clipping (``ghost.py``) when every trainable weight is an ``nn.Linear`` and it agrees with
+    vmap on the first examples of ``batch`` (same RNG, same buffers for both), else ``PerExampleGrads``.
+    ``name`` (from a checkpoint) repeats the choice a run made, so a resumed run stays bit-identical."""
+    from .ghost import GhostClipping, linear_layers
+
+    exact, layers = PerExampleGrads(model, loss_fn), linear_layers(model)
+    if name == "loop":
+        exact.vectorised = False
+    if layers is None or name in ("vmap", "loop") or (batch is None and name != "ghost"):
+        return exact
+    ghost = GhostClipping(model, loss_fn, layers)
+    if name == "ghost":
+        return ghost
+    probe = pytree.tree_map(lambda t: t[:8] if isinstance(t, Tensor) else t, batch)
+    buffers = [(b, b.clone()) for b in model.buffers()]
+    rng = torch.get_rng_state()
+    try:
+        fast = ghost.clipped(probe, max_norm)[3]
+        torch.set_rng_state(rng)
+        slow = exact.clipped(probe, max_norm)[3]
+        agree = torch.allclose(fast, slow, rtol=1e-3, atol=1e-6)
+    except Exception:  # noqa: BLE001 - a layer used in a way ghost.py cannot follow: the exact engine
+        agree = False
+    torch.set_rng_state(rng)
+    for b, saved in buffers:
+        b.copy_(saved)
+    exact.vectorised = None  # the probe's decision is made again on the real batch
+    return ghost if agree else exact
+
+
+def private_gradients(grads, batch, max_norm: float, sigma: float, expected_batch: float) -> dict:
+    """Set ``p.grad = (Σ_i clip_C(g_i) + N(0, σ²C²)) / (qN)`` for the trainable parameters; returns the logs
+    (mean loss, mean per-example norm, the share clipped, the drawn batch size). ``batch`` None: noise only."""
+    logs = {"batch_size": 0.0}
+    if batch is not None:
+        losses, extra, sums, norms = grads.clipped(batch, max_norm)
+        logs = {"loss": float(losses.float().mean()), **{k: float(v.float().mean()) for k, v in extra.items()},
+                "grad_norm": float(norms.mean()), "clipped": float((norms > max_norm).float().mean()),
+                "batch_size": float(len(norms))}
+    else:
+        sums = [torch.zeros_like(p) for p in grads.params]
+    std = sigma * max_norm
+    for p, s in zip(grads.params, sums):
+        p.grad = (s + std * torch.randn(p.shape, device=s.device, dtype=s.dtype)) / expected_batch
+    return logs
+
+
 class PrivateTraining:
     """The DP side of one Trainer run: batches, the noisy step, the accountant, ``privacy.json``."""
 
@@ -199,7 +256,8 @@ class PrivateTraining:
                                  calibrate(config.target_epsilon, config.delta, self.sample_rate, trainer.steps,
                                            config.accountant))
         self.history: list[list] = []  # [[σ, q, steps], ...]: Opacus' accountant history
-        self.grads: PerExampleGrads | None = None
+        self.grads = None  # the per-example engine (make_engine), chosen at the first step
+        self._engine: str | None = None  # the engine a resumed run chose before
 
     # --- the step -------------------------------------------------------------------------
     def indices(self, generator: torch.Generator) -> Tensor:
@@ -207,22 +265,14 @@ class PrivateTraining:
 
     def step(self, trainer, batch) -> dict[str, float]:
         """Noisy clipped gradients into ``p.grad``, then the optimizers step (``batch`` None: empty draw)."""
-        if self.grads is None:
-            self.grads = PerExampleGrads(trainer.model, trainer._loss_fn)
-        params, c, logs = self.grads.params, self.config.max_grad_norm, {}
-        if batch is not None:
-            with trainer._autocast():
-                losses, extra, grads = self.grads(batch)
-            sums, norms = clipped_sum(grads, c)
-            logs = {"loss": float(losses.float().mean()), **{k: float(v.float().mean()) for k, v in extra.items()},
-                    "grad_norm": float(norms.mean()), "clipped": float((norms > c).float().mean())}
+        with trainer._autocast():
+            if self.grads is None:
+                self.grads = make_engine(trainer.model, trainer._loss_fn, batch, self.config.max_grad_norm,
+                                         self._engine)
+            logs = private_gradients(self.grads, batch, self.config.max_grad_norm, self.noise_multiplier,
+                                     self.expected_batch)
+        if "loss" in logs:
             trainer._check_finite(logs, ("loss", "grad_norm"))
-        else:
-            sums = [torch.zeros_like(p) for p in params]
-        logs["batch_size"] = 0.0 if batch is None else float(len(norms))
-        std = self.noise_multiplier * c
-        for p, s in zip(params, sums):
-            p.grad = (s + std * torch.randn(p.shape, device=s.device, dtype=s.dtype)) / self.expected_batch
         for opt in trainer.optimizers:
             opt.step()
         self._record()
@@ -242,11 +292,12 @@ class PrivateTraining:
 
     def state(self) -> dict:
         return {"config": self.config.to_dict(), "noise_multiplier": self.noise_multiplier,
-                "sample_rate": self.sample_rate, "history": self.history}
+                "sample_rate": self.sample_rate, "history": self.history, "engine": self.engine()}
 
     def load_state(self, state: dict) -> None:
         self.noise_multiplier = float(state["noise_multiplier"])
         self.history = [[float(s), float(q), int(n)] for s, q, n in state["history"]]
+        self._engine = state.get("engine")
 
     def report(self) -> dict:
         eps = self.epsilon()
@@ -254,7 +305,11 @@ class PrivateTraining:
                 "noise_multiplier": self.noise_multiplier, "sample_rate": self.sample_rate,
                 "steps": sum(n for _, _, n in self.history), "max_grad_norm": self.config.max_grad_norm,
                 "accountant": self.config.accountant, "target_epsilon": self.config.target_epsilon,
-                "engine": "torch.func vmap" if self.grads is None or self.grads.vectorised is not False else "loop"}
+                "engine": self.engine()}
+
+    def engine(self) -> str | None:
+        """``ghost``, ``vmap`` or ``loop``: how per-example gradients are clipped (None before the first step)."""
+        return self.grads.name if self.grads is not None else self._engine
 
     def write(self, out: Path) -> dict:
         """``OUT/privacy.json`` (written whole, then renamed)."""
