@@ -90,3 +90,11 @@ def test_a_step_counter_counts_batches_not_examples():
     with pytest.warns(UserWarning, match="loop over examples"):
         PerExampleGrads(model, model.loss)(data.batch(torch.arange(4)))
     assert int(model.step) == before + 1
+
+
+def test_vqvae_with_an_ema_codebook_is_refused():
+    model, data = fixture("vqvae")
+    if not model.config.ema:
+        pytest.skip("the vqvae fixture trains its codebook by gradient")
+    with pytest.raises(ConfigError, match="ema=false"):
+        gz.Trainer(model, data, steps=1, progress=False, privacy=PrivacyConfig(noise_multiplier=1.0))

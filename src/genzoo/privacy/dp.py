@@ -77,12 +77,13 @@ def check_layers(model: nn.Module) -> None:
 
 
 def skip_data_init(model: nn.Module) -> list[str]:
-    """Mark data-initialised layers (ActNorm: mean/std of the first batch, not noised) as initialised,
+    """Mark data-initialised layers (ActNorm: mean/std of the first batch; the Gaussian mixture: k-means of it;
+    neither noised) as initialised,
     so they start at their identity init: a data-dependent init would read private data outside DP-SGD."""
     skipped = []
     for name, module in model.named_modules():
         flag = getattr(module, "initialized", None)
-        if isinstance(flag, Tensor) and flag.dtype == torch.bool and callable(getattr(module, "initialize", None)):
+        if isinstance(flag, Tensor) and flag.dtype == torch.bool:  # the families' "init from the first batch" flag
             if not bool(flag):
                 flag.fill_(True)
                 skipped.append(name)
@@ -243,6 +244,9 @@ class PrivateTraining:
         if trainer.world.distributed or trainer.fsdp:
             raise ConfigError("DP-SGD runs in one process: drop --nproc/torchrun and --fsdp (per-example clipping "
                               "and one noise draw per step are not split over ranks in genzoo)")
+        if model.model_type == "vqvae" and getattr(model.config, "ema", False):
+            raise ConfigError("DP-SGD cannot train a vqvae with ema=true: its EMA codebook updates read the data "
+                              "outside the gradient; train with --set ema=false")
         check_layers(model)
         skip_data_init(model)
         self.config, self.n = config, len(trainer.data)
