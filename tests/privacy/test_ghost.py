@@ -35,3 +35,22 @@ def test_a_loss_that_is_not_a_mean_of_examples_keeps_the_exact_engine():
     net, loss = net_and_loss(mean=False)  # the square of the batch mean couples examples: ghost's g_i would be wrong
     engine = make_engine(net, loss, (torch.randn(10, 6), torch.randn(10, 3)), 0.5)
     assert engine.name == "vmap"
+
+
+def test_a_loss_that_draws_noise_gets_ghost_with_the_same_noise_as_vmap():
+    import genzoo as gz
+    from genzoo.data.base import GenDataset
+
+    torch.manual_seed(0)
+    data = GenDataset("t", "train", "2d", torch.randn(32, 2))
+    model = gz.build("ddpm", data, hidden=32, depth=2)  # a 2-D DDPM: nn.Linear only; its loss draws t and eps
+    batch = data.batch(torch.arange(8))
+    engine = make_engine(model, model.loss, batch, 1.0)
+    assert engine.name == "ghost"
+    torch.manual_seed(1)
+    _, _, fast, fast_norms = engine.clipped(batch, 1.0)
+    torch.manual_seed(1)
+    _, _, exact, norms = PerExampleGrads(model, model.loss).clipped(batch, 1.0)
+    torch.testing.assert_close(fast_norms, norms, rtol=1e-4, atol=1e-6)
+    for a, b in zip(fast, exact):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
