@@ -26,11 +26,12 @@ def test_family_trains_with_dp_and_writes_privacy_json(tmp_path, name):
     assert all(torch.isfinite(p).all() for p in tr.model.parameters())
 
 
-def test_killed_and_resumed_run_equals_the_straight_run(tmp_path):
-    dp_trainer("maf", out=tmp_path / "run", stop=2).fit()
-    resumed = dp_trainer("maf", out=tmp_path / "run", resume=True)
+@pytest.mark.parametrize("name", ["maf", "gan"])
+def test_killed_and_resumed_run_equals_the_straight_run(tmp_path, name):
+    dp_trainer(name, out=tmp_path / "run", stop=2).fit()
+    resumed = dp_trainer(name, out=tmp_path / "run", resume=True)
     resumed.fit()
-    straight = dp_trainer("maf", out=tmp_path / "straight")
+    straight = dp_trainer(name, out=tmp_path / "straight")
     straight.fit()
     a, b = resumed.model.state_dict(), straight.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
@@ -48,3 +49,11 @@ def test_resuming_across_dp_and_plain_is_refused(tmp_path):
     dp_trainer("maf", False, out=tmp_path / "plain", steps=2, stop=1).fit()
     with pytest.raises(ConfigError, match="trained without DP-SGD"):
         dp_trainer("maf", out=tmp_path / "plain", steps=2, resume=True).fit()
+
+
+def test_gan_privatises_its_discriminator_only(tmp_path):
+    tr = dp_trainer("gan", steps=2, out=tmp_path)
+    tr.fit()
+    assert {id(p) for p in tr.privacy.grads.params} == {id(p) for p in tr.model.discriminator.parameters()}
+    assert json.loads((tmp_path / "privacy.json").read_text())["steps"] == 2
+    assert {"d_loss", "g_loss", "grad_norm"} <= set(tr.history[-1])

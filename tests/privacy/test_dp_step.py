@@ -61,9 +61,14 @@ def test_batchnorm_is_refused_with_its_name():
     assert "\n" not in str(err.value)
 
 
-def test_manual_optimisation_families_are_refused():
-    with pytest.raises(ConfigError, match="not supported for gan"):
-        dp_trainer("gan")
+def test_ebm_and_gan_variants_that_read_data_outside_d_are_refused():
+    with pytest.raises(ConfigError, match="not supported for ebm"):
+        dp_trainer("ebm")
+    model, data = fixture("gan")
+    model.config.unrolled = 2
+    with pytest.raises(ConfigError, match="unrolled > 0") as err:
+        gz.Trainer(model, data, steps=1, progress=False, privacy=PrivacyConfig(noise_multiplier=1.0))
+    assert "\n" not in str(err.value)
 
 
 def test_unreachable_target_and_large_delta():

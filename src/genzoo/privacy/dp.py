@@ -119,9 +119,14 @@ class PrivateTraining:
         if not isinstance(config, PrivacyConfig):
             raise ConfigError(f"privacy= takes a genzoo.privacy.PrivacyConfig, got {type(config).__name__}")
         model = trainer.model
-        if getattr(model, "manual_optimization", False):
-            raise ConfigError(f"DP-SGD is not supported for {model.model_type} (a manual-optimisation family: GAN, "
-                              "EBM); train a single-loss family (diffusion, flow, VAE, GPT, PixelCNN, MADE) with --dp-*")
+        self.gan = model.model_type == "gan"
+        if self.gan:  # DP on the discriminator, the only player that reads data (gan.py)
+            from .gan import check_gan
+
+            check_gan(model)
+        elif getattr(model, "manual_optimization", False):
+            raise ConfigError(f"DP-SGD is not supported for {model.model_type} (its training step samples from a "
+                              "replay buffer built from data outside the gradient); train a single-loss family or a GAN")
         if trainer.world.distributed or trainer.fsdp:
             raise ConfigError("DP-SGD runs in one process: drop --nproc/torchrun and --fsdp (per-example clipping "
                               "and one noise draw per step are not split over ranks in genzoo)")
@@ -150,6 +155,13 @@ class PrivateTraining:
 
     def step(self, trainer, batch) -> dict[str, float]:
         """Noisy clipped gradients into ``p.grad``, then the optimizers step (``batch`` None: empty draw)."""
+        if self.gan:
+            from .gan import gan_step
+
+            with trainer._autocast():
+                logs = gan_step(self, trainer, batch)
+            self._record()
+            return logs
         with trainer._autocast():
             if self.grads is None:
                 self.grads = make_engine(trainer.model, trainer._loss_fn, batch, self.config.max_grad_norm,

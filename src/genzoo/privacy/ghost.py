@@ -30,7 +30,8 @@ def linear_layers(model: nn.Module) -> list[nn.Linear] | None:
 
 
 class GhostClipping:
-    """``clipped(batch, C) -> (loss, logs, [Σ_i c_i ∇_i per parameter], per-example norms)`` for all-linear models."""
+    """``clipped(batch, C) -> (loss, logs, [Σ_i c_i ∇_i per parameter], per-example norms)`` for all-linear models
+    (``model``: the module whose parameters train; ``loss_fn`` may run a larger one around it)."""
 
     name = "ghost"
 

@@ -46,10 +46,11 @@ def _scalar_logs(out: dict) -> tuple[Tensor, dict[str, Tensor]]:
 class PerExampleGrads:
     """``(losses[B], logs, [grads[B, *shape] per trainable parameter])`` of a loss on a batch, one example at a time."""
 
-    def __init__(self, model: nn.Module, loss_fn):
-        self.wrapped = _LossOf(model, loss_fn)
-        self.names = [f"model.{n}" for n, p in model.named_parameters() if p.requires_grad]
-        self.params = [p for p in model.parameters() if p.requires_grad]
+    def __init__(self, model: nn.Module, loss_fn, part: nn.Module | None = None):
+        self.wrapped = _LossOf(model, loss_fn)  # ``part``: the submodule whose parameters are trained (GAN: D)
+        mine = {id(p) for p in (part or model).parameters() if p.requires_grad}
+        named = [(f"model.{n}", p) for n, p in model.named_parameters() if id(p) in mine]
+        self.names, self.params = [n for n, _ in named], [p for _, p in named]
         self.vectorised: bool | None = None  # decided at the first step: vmap, or the loop
 
     @property
@@ -114,18 +115,20 @@ def clipped_sum(grads: list[Tensor], max_norm: float) -> tuple[list[Tensor], Ten
     return [torch.einsum("i,i...->...", factor, g) for g in grads], norms
 
 
-def make_engine(model: nn.Module, loss_fn, batch, max_norm: float, name: str | None = None):
+def make_engine(model: nn.Module, loss_fn, batch, max_norm: float, name: str | None = None,
+                part: nn.Module | None = None):
     """Ghost clipping (``ghost.py``) when every trainable weight is an ``nn.Linear`` and it agrees with
     vmap on the first examples of ``batch`` (same RNG, same buffers for both), else ``PerExampleGrads``.
-    ``name`` (from a checkpoint) repeats the choice a run made, so a resumed run stays bit-identical."""
+    ``name`` (from a checkpoint) repeats the choice a run made, so a resumed run stays bit-identical.
+    ``part``: only its parameters are clipped and noised (the GAN's discriminator)."""
     from .ghost import GhostClipping, linear_layers
 
-    exact, layers = PerExampleGrads(model, loss_fn), linear_layers(model)
+    exact, layers = PerExampleGrads(model, loss_fn, part), linear_layers(part or model)
     if name == "loop":
         exact.vectorised = False
     if layers is None or name in ("vmap", "loop") or (batch is None and name != "ghost"):
         return exact
-    ghost = GhostClipping(model, loss_fn, layers)
+    ghost = GhostClipping(part or model, loss_fn, layers)
     if name == "ghost":
         return ghost
     probe = pytree.tree_map(lambda t: t[:8] if isinstance(t, Tensor) else t, batch)
