@@ -1,4 +1,4 @@
-"""DP-SGD (Abadi et al. 2016) for every single-loss family: Poisson batches, per-example clipping, noise.
+"""DP-SGD (Abadi et al. 2016) for every single-loss family and the GAN's discriminator (``gan.py``).
 
 One step with sampling rate q = B/N, clip norm C and noise multiplier σ:
 
@@ -9,10 +9,8 @@ One step with sampling rate q = B/N, clip norm C and noise multiplier σ:
     θ    ← optimizer step with g̃                 (no global clipping on top)
 
 σ is either given or calibrated by Opacus (``accountant.calibrate``) so the run's T steps spend the
-target ε at δ; the accountant (RDP or PRV, Opacus' code) records (σ, q, T). Per-example gradients
-come from ``torch.func`` (``vmap(grad(loss on a batch of one))``, ``randomness="different"`` so a
-loss that draws noise draws it per example) -- Opacus' functorch grad sampler does the same; a loss
-that vmap cannot trace falls back to a loop over examples (same maths, slower).
+target ε at δ; the accountant (RDP or PRV, Opacus' code) records (σ, q, T). Per-example clipping is
+``per_example.py`` (vmap of the loss on a batch of one, or a loop) or ``ghost.py`` (all-linear models).
 """
 from __future__ import annotations
 
