@@ -57,3 +57,16 @@ def test_gan_privatises_its_discriminator_only(tmp_path):
     assert {id(p) for p in tr.privacy.grads.params} == {id(p) for p in tr.model.discriminator.parameters()}
     assert json.loads((tmp_path / "privacy.json").read_text())["steps"] == 2
     assert {"d_loss", "g_loss", "grad_norm"} <= set(tr.history[-1])
+
+
+def test_prv_accountant_run(tmp_path):
+    from opacus.accountants import PRVAccountant
+
+    tr = dp_trainer("maf", PrivacyConfig(target_epsilon=4.0, delta=1e-3, accountant="prv"), steps=2, out=tmp_path)
+    tr.fit()
+    report = json.loads((tmp_path / "privacy.json").read_text())
+    reference = PRVAccountant()
+    for _ in range(2):
+        reference.step(noise_multiplier=report["noise_multiplier"], sample_rate=report["sample_rate"])
+    assert report["accountant"] == "prv" and abs(report["epsilon"] - reference.get_epsilon(delta=1e-3)) < 1e-6
+    assert report["epsilon"] <= 4.0
