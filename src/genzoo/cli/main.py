@@ -78,6 +78,13 @@ def train(
                                         "under torchrun; --batch-size is the global batch). See docs/distributed.md."),
     fsdp: bool = typer.Option(False, "--fsdp", help="Shard weights, gradients and optimizer state over the ranks "
                               "(FSDP2; with --nproc or torchrun; families trained through model.loss)."),
+    dp_epsilon: Optional[float] = typer.Option(None, "--dp-epsilon", help="Train with DP-SGD to this target epsilon "
+                                               "(noise calibrated by Opacus for the run's steps; docs/privacy.md)."),
+    dp_noise_multiplier: Optional[float] = typer.Option(None, "--dp-noise-multiplier", help="DP-SGD with this noise "
+                                                        "multiplier sigma instead of a target epsilon."),
+    dp_delta: float = typer.Option(1e-5, "--dp-delta", help="DP delta (keep it well below 1/N)."),
+    dp_max_grad_norm: float = typer.Option(1.0, "--dp-max-grad-norm", help="DP-SGD per-example clip norm C."),
+    dp_accountant: str = typer.Option("rdp", "--dp-accountant", help="Privacy accountant: rdp or prv (Opacus)."),
 ):
     """Train MODEL on a dataset; writes the model, loss curve, samples and checkpoints to --out."""
     if nproc is not None:
@@ -90,12 +97,23 @@ def train(
                      overrides=parse_assignments(set_, "--set"), data_args=parse_assignments(data_arg, "--data-arg"),
                      resume=resume, overwrite=overwrite, checkpoint_every=checkpoint_every,
                      sample_every=sample_every, bf16=bf16, device=device, progress=progress, init_from=init_from,
-                     fsdp=fsdp)
+                     fsdp=fsdp, privacy=_privacy_config(dp_epsilon, dp_noise_multiplier, dp_delta, dp_max_grad_norm,
+                                                        dp_accountant))
     from ..training.distributed import shutdown
 
     shutdown()
     if os.environ.get("RANK", "0") == "0":
         typer.echo(f"saved to {path}")
+
+
+def _privacy_config(epsilon, noise_multiplier, delta, max_grad_norm, accountant):
+    """A ``PrivacyConfig`` when --dp-epsilon or --dp-noise-multiplier is given, else None."""
+    if epsilon is None and noise_multiplier is None:
+        return None
+    from ..privacy import PrivacyConfig
+
+    return PrivacyConfig(target_epsilon=epsilon, delta=delta, max_grad_norm=max_grad_norm,
+                         noise_multiplier=noise_multiplier, accountant=accountant)
 
 
 @app.command()
@@ -144,6 +162,9 @@ def eval_cmd(
 
     results = eval_run(run, data, metrics=metrics, split=split, data_args=parse_assignments(data_arg, "--data-arg"), seed=seed,
                        num_samples=num_samples, max_examples=max_examples, base=base)
+    if (run / "privacy.json").is_file():  # a DP-SGD run: the privacy it spent (docs/privacy.md)
+        spent = json.loads((run / "privacy.json").read_text())
+        results.update({"dp_epsilon": spent["epsilon"], "dp_delta": spent["delta"]})
     if as_json:
         typer.echo(json.dumps(results, sort_keys=True))
     else:

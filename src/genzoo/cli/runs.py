@@ -34,11 +34,13 @@ def load_data(name: str, split: str, data_args: dict[str, Any] | None = None):
 
 def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, lr=None, ema_decay=None, seed=0, out=None,
               overrides=None, data_args=None, resume=None, overwrite=False, checkpoint_every=None,
-              sample_every=None, bf16=False, device="cpu", progress=True, init_from=None, fsdp=False) -> Path:
+              sample_every=None, bf16=False, device="cpu", progress=True, init_from=None, fsdp=False,
+              privacy=None) -> Path:
     """Build ``model_name`` for ``data_name``, train it with the Trainer and save it to ``out``.
 
     ``init_from`` (a saved model directory) starts the new run from that model's weights: the model
     is built from its config (``overrides`` on top) and text is read through its tokenizer.
+    ``privacy`` (a ``genzoo.privacy.PrivacyConfig``) trains with DP-SGD and writes ``privacy.json``.
     """
     import genzoo as gz
     from ..registry import MODELS
@@ -91,7 +93,7 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
         check_data_fits(model, data, name)
     trainer = gz.Trainer(model, data, steps=steps, batch_size=batch_size, lr=lr, seed=seed, out=out,
                          checkpoint_every=checkpoint_every, sample_every=sample_every, bf16=bf16,
-                         device=device, progress=progress, resume=resume is not None, fsdp=fsdp,
+                         device=device, progress=progress, resume=resume is not None, fsdp=fsdp, privacy=privacy,
                          **({} if ema_decay is None else {"ema_decay": ema_decay}))
     if source is not None:
         trainer.init_from = name  # recorded in checkpoint/trainer_state.json
@@ -102,6 +104,8 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
     origin = str(init_from) if init_from is not None else _run_info(out).get("init_from") if resume is not None else None
     if origin is not None:
         info["init_from"] = origin
+    if trainer.privacy is not None:
+        info["privacy"] = trainer.privacy.report()
     if len(trainer.lr_plan) > 1:
         info["lr_plan"] = trainer.lr_plan
     if world.distributed:

@@ -231,7 +231,9 @@ class GPT(GenerativeModel):
     def _check_ids(self, x: Tensor) -> Tensor:
         if x.dim() != 2 or x.is_floating_point():
             raise DataError(f"GPT expects (batch, length) integer token ids, got shape {tuple(x.shape)} dtype {x.dtype}")
-        if x.numel() and (int(x.min()) < 0 or int(x.max()) >= self.config.vocab_size):
+        # under torch.func.vmap (DP-SGD's per-example gradients) ids cannot be read: the whole batch was checked
+        if x.numel() and not torch._C._functorch.is_functorch_wrapped_tensor(x) and (
+                int(x.min()) < 0 or int(x.max()) >= self.config.vocab_size):
             raise DataError(f"token ids must be in [0, {self.config.vocab_size}); got [{int(x.min())}, {int(x.max())}] — "
                             "was the data encoded with another tokenizer?")
         return x.long()

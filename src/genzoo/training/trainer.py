@@ -64,6 +64,8 @@ class Trainer:
     only it trains, and the run saves adapter files (``adapter_config.json`` + ``adapter_model.safetensors``).
     ``objective`` (``fn(model, batch) -> {"loss": ..., ...}``) replaces ``model.loss``: preference
     training (``genzoo.finetune.dpo.PreferenceObjective``) trains a GPT on another loss than its own.
+    ``privacy`` (a ``genzoo.privacy.PrivacyConfig``) trains with DP-SGD: Poisson batches, per-example
+    clipping and Gaussian noise, ε accounted by Opacus and written to ``privacy.json`` (docs/privacy.md).
     Under torchrun the run is data-parallel (``batch_size`` is the global batch; ``distributed.py``);
     ``fsdp=True`` also shards the weights, gradients and optimizer state (``fsdp.py``).
     """
@@ -74,7 +76,8 @@ class Trainer:
                  ema_decay: float | None = KIND_DEFAULT, bf16: bool = False, device: str | torch.device = "cpu",
                  log_every: int | None = None, sample_every: int | None = None,
                  checkpoint_every: int | None = None, callbacks=(), progress: bool = True,
-                 resume: bool = False, init_from=None, adapter=None, objective=None, fsdp: bool = False):
+                 resume: bool = False, init_from=None, adapter=None, objective=None, fsdp: bool = False,
+                 privacy=None):
         kind = getattr(data, "kind", None)
         budget = (model.budget_for_kind(kind) if isinstance(model, GenerativeModel)
                   else {**GenerativeModel.default_budget, **getattr(model, "default_budget", {})})
@@ -132,6 +135,11 @@ class Trainer:
 
             inject_adapter(self.model, adapter)
         self.objective = objective
+        self.privacy = None
+        if privacy is not None:  # after the adapter: only trainable parameters are clipped and noised
+            from ..privacy import PrivateTraining
+
+            self.privacy = PrivateTraining(privacy, self)
         self.out = _writable_dir(out) if out is not None else None
         self.writes = self.out is not None and self.world.is_main  # rank 0 writes every file of a distributed run
         self.log = MetricsLog(self.out / "metrics.jsonl" if self.writes else None)
@@ -154,6 +162,8 @@ class Trainer:
         cfg["model_type"] = self.model.model_type
         cfg["model_config"] = self.model.config.to_dict()
         cfg["data"] = {"name": getattr(self.data, "name", None), "size": len(self.data)}
+        if self.privacy is not None:
+            cfg["privacy"] = self.privacy.config.to_dict()
         return json.loads(json.dumps(cfg))
 
     def fit(self) -> GenerativeModel:
@@ -217,6 +227,11 @@ class Trainer:
         ckpt = load_checkpoint(path)
         state = ckpt["state"]
         saved, now = state.get("config", {}), self.run_config()
+        from ..privacy import check_resume
+
+        check_resume(saved, now, path)
+        if self.privacy is not None:
+            self.privacy.load_state(state["privacy"])
         extended = isinstance(saved.get("steps"), int) and self.steps > saved["steps"]
         if isinstance(saved.get("steps"), int) and self.steps < saved["steps"]:
             raise ConfigError(f"{path}: the run was planned for steps={saved['steps']} ({state['step']} done), now "
@@ -279,9 +294,11 @@ class Trainer:
         try:
             while self.step < self.steps and not self._stopping():
                 lr = self.optimizers[0].param_groups[0]["lr"] if self.optimizers else self.lr
-                batch = _to_device(self.data.batch(self._next_indices()), self.device)
+                idx = self._next_indices()  # DP-SGD: a Poisson draw, possibly empty
+                batch = _to_device(self.data.batch(idx), self.device) if len(idx) else None
                 with sharded(self.world.rank, self.world.size):
-                    logs = self._manual_step(batch) if model.manual_optimization else self._default_step(batch)
+                    logs = (self.privacy.step(self, batch) if self.privacy is not None else
+                            self._manual_step(batch) if model.manual_optimization else self._default_step(batch))
                 for sched in self.schedulers:
                     sched.step()
                 self.step += 1
@@ -326,6 +343,8 @@ class Trainer:
     def _next_indices(self) -> Tensor:
         """The next batch of the epoch's permutation (a new permutation when it runs out)."""
         n = len(self.data)
+        if self.privacy is not None:
+            return self.privacy.indices(self.data_generator)
         bs = min(self.batch_size, n)
         if self.perm is None or self.pos + bs > len(self.perm):
             self.perm, self.pos, self.epoch = torch.randperm(n, generator=self.data_generator), 0, self.epoch + 1
@@ -433,6 +452,9 @@ class Trainer:
         state = {"step": self.step, "epoch": self.epoch, "position": self.pos, "seed": self.seed,
                  "elapsed": self._elapsed(), "config": self.run_config(), "lr_plan": self.lr_plan,
                  "init_from": self.init_from, "schedulers": [s.state_dict() for s in self.schedulers]}
+        if self.privacy is not None:
+            state["privacy"] = self.privacy.state()
+            self.privacy.write(self.out)
         model, ema, optimizers = self.model, self.ema.state_dict() if self.ema is not None else None, self.optimizers
         if self.sharded is not None:  # every rank gathers; rank 0 writes the ordinary single-file layout
             from .checkpoint import optimizer_to_tensors
@@ -463,6 +485,8 @@ class Trainer:
         self.model.eval()
         if self.writes:
             _save_model_into(self.model, self.out)
+            if self.privacy is not None:
+                self.privacy.write(self.out)
             self._save_loss_curve(final=True)
 
 

@@ -1,0 +1,56 @@
+"""Ghost clipping (all-linear models) equals the exact vmap engine, and is chosen only when it does."""
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from genzoo.privacy.dp import PerExampleGrads, make_engine
+
+
+def net_and_loss(mean=True):
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 3))
+
+    def loss(batch):
+        per_example = (net(batch[0]) - batch[1]).pow(2).flatten(1).mean(1)
+        return {"loss": per_example.mean() if mean else per_example.mean() ** 2}
+    return net, loss
+
+
+@pytest.mark.parametrize("shape", [(10, 6), (10, 5, 6)])  # vectors, and T = 5 rows per example
+def test_ghost_norms_and_clipped_sums_equal_vmap(shape):
+    net, loss = net_and_loss()
+    batch = (torch.randn(*shape), torch.randn(*shape[:-1], 3))
+    engine = make_engine(net, loss, batch, 0.5)
+    assert engine.name == "ghost"
+    _, _, fast, fast_norms = engine.clipped(batch, 0.5)
+    _, _, exact, norms = PerExampleGrads(net, loss).clipped(batch, 0.5)
+    torch.testing.assert_close(fast_norms, norms, rtol=1e-4, atol=1e-6)
+    for a, b in zip(fast, exact):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-6)
+
+
+def test_a_loss_that_is_not_a_mean_of_examples_keeps_the_exact_engine():
+    net, loss = net_and_loss(mean=False)  # the square of the batch mean couples examples: ghost's g_i would be wrong
+    engine = make_engine(net, loss, (torch.randn(10, 6), torch.randn(10, 3)), 0.5)
+    assert engine.name == "vmap"
+
+
+def test_a_loss_that_draws_noise_gets_ghost_with_the_same_noise_as_vmap():
+    import genzoo as gz
+    from genzoo.data.base import GenDataset
+
+    torch.manual_seed(0)
+    data = GenDataset("t", "train", "2d", torch.randn(32, 2))
+    model = gz.build("ddpm", data, hidden=32, depth=2)  # a 2-D DDPM: nn.Linear only; its loss draws t and eps
+    batch = data.batch(torch.arange(8))
+    engine = make_engine(model, model.loss, batch, 1.0)
+    assert engine.name == "ghost"
+    torch.manual_seed(1)
+    _, _, fast, fast_norms = engine.clipped(batch, 1.0)
+    torch.manual_seed(1)
+    _, _, exact, norms = PerExampleGrads(model, model.loss).clipped(batch, 1.0)
+    torch.testing.assert_close(fast_norms, norms, rtol=1e-4, atol=1e-6)
+    for a, b in zip(fast, exact):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
