@@ -191,3 +191,9 @@ def test_rendezvous_that_never_completes_times_out_with_a_message(tmp_path):
     assert r.returncode == 2, r.stderr[-2000:]
     assert r.stderr.strip().startswith("error (rank 1): rank 1 could not join the process group at 127.0.0.1:")
     assert len(r.stderr.strip().splitlines()) == 1 and time.perf_counter() - t0 < 60
+
+
+def test_dp_sgd_under_ranks_is_refused_in_one_line(tmp_path):
+    r = _run([PY, "-m", "genzoo", *GPT_ARGS, "--out", str(tmp_path / "run"), "--nproc", "2", "--dp-epsilon", "8"])
+    assert r.returncode == 2, r.stderr[-2000:]
+    assert "error (rank 0): DP-SGD runs in one process" in r.stderr and "Traceback" not in r.stderr

@@ -327,7 +327,9 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else list(argv)
     _DEBUG, _ARGV = "--debug" in args, args
     try:
-        app(args=args, prog_name="genzoo", standalone_mode=False)
+        code = app(args=args, prog_name="genzoo", standalone_mode=False)
+        if isinstance(code, int) and code:  # a command's typer.Exit(code): click returns it without standalone mode
+            sys.exit(code)
     except typer.Exit as e:
         sys.exit(e.exit_code)
     except typer.Abort as e:

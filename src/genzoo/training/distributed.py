@@ -15,6 +15,7 @@ import contextlib
 import datetime
 import hashlib
 import json
+import logging
 import os
 import sys
 from dataclasses import dataclass
@@ -221,14 +222,15 @@ def launch_train(nproc: int, argv: list[str], batch_size: int | None = None) -> 
     os.environ["OMP_NUM_THREADS"] = threads  # the ranks share the cores instead of each taking all of them
     config = LaunchConfig(min_nodes=1, max_nodes=1, nproc_per_node=nproc, run_id=str(uuid.uuid4()), rdzv_backend="c10d",
                           rdzv_endpoint="127.0.0.1:0", max_restarts=0, monitor_interval=0.5)
+    logging.getLogger("torch.distributed.elastic").setLevel(logging.CRITICAL)  # the ranks print their own errors
     try:
         elastic_launch(config, sys.executable)("-m", "genzoo", *args)
     except ChildFailedError as e:
-        rank, failure = min(e.failures.items())
-        code = failure.exitcode if failure.exitcode > 0 else 1
+        # the rank that failed by itself (exit code > 0, e.g. 2 for a genzoo error), not one the launcher stopped
+        rank, failure = min(e.failures.items(), key=lambda item: (item[1].exitcode <= 0, item[0]))
         print(f"error: rank {rank} of {nproc} failed (exit code {failure.exitcode}); the other ranks were stopped",
               file=sys.stderr)
-        return code
+        return failure.exitcode if failure.exitcode > 0 else 1
     return 0
 
 
