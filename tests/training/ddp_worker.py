@@ -25,6 +25,7 @@ RUNS = {
     "gpt": ("gpt", "pystdlib", 8, 1e-3, {"n_layer": "1", "n_embd": "32", "n_head": "2"}, {"block_size": "32"}),
     "ddpm": ("ddpm", "digits", 8, 2e-4, {"block_out_channels": "8,16", "attention_levels": "1", "norm_num_groups": "4",
                                    "attention_head_dim": "4"}, {}),
+    "ebm": ("ebm", "moons", 16, 1e-3, {"hidden": "16", "depth": "2", "sgld_steps": "3", "buffer_size": "64"}, {}),
     "gan": ("gan", "moons", 16, 1e-3, {"n_generators": "4", "mbstd": "false", "hidden": "32", "n_critic": "2",
                                  "diffaug": ""}, {}),
 }

@@ -40,6 +40,7 @@ from ..objectives.score_matching import denoising_score_matching, energy_score, 
 from ..registry import register_model
 from ..samplers.ais import ais_log_z
 from ..samplers.langevin import mala, sgld
+from ..nn.batch_noise import batch_rand, batch_randint, batch_randn, global_batch
 from ..utils import model_device, rand, randn, unpack_batch
 from .gan_nets import apply_spectral_norm
 
@@ -200,14 +201,19 @@ class EBM(GenerativeModel):
     def _bounds(self) -> tuple[float, float] | None:
         return (-1.0, 1.0) if self.is_image else None
 
-    def _fresh(self, n: int, generator=None) -> Tensor:
-        """Chain starts: U[−r, r]^D, or (``chain_init=gaussian``, once fitted) N(μ, diag (1.2σ)²) in the box."""
+    def _fresh(self, n: int, generator=None, per_example: bool = True) -> Tensor:
+        """Chain starts: U[−r, r]^D, or (``chain_init=gaussian``, once fitted) N(μ, diag (1.2σ)²) in the box.
+        Without a generator, ``per_example`` rows are a batch's (``nn.batch_noise``); else (a new replay
+        buffer) every data-parallel rank draws the same n rows."""
         c, device = self.config, model_device(self)
+        shared = generator is not None or not per_example
         if c.chain_init == "gaussian" and bool(self.noise_fitted):
-            x = self.noise_mean + self.noise_std * randn((n, self.noise_mean.numel()), generator=generator, device=device)
-            x = x.view(n, *c.shape)
+            d = self.noise_mean.numel()
+            z = randn((n, d), generator=generator, device=device) if shared else batch_randn(n, d, device=device)
+            x = (self.noise_mean + self.noise_std * z).view(n, *c.shape)
             return x.clamp(*self._bounds()) if self.is_image else x
-        return (2 * rand((n, *c.shape), generator=generator, device=device) - 1) * c.init_range
+        u = rand((n, *c.shape), generator=generator, device=device) if shared else batch_rand(n, *c.shape, device=device)
+        return (2 * u - 1) * c.init_range
 
     def langevin(self, x0: Tensor, steps: int, generator=None, energy=None) -> Tensor:
         c = self.config
@@ -245,18 +251,18 @@ class EBM(GenerativeModel):
         if c.chain_init == "gaussian":
             self._fit_noise(x)
         if self.replay_buffer is None:
-            self.replay_buffer = self._fresh(c.buffer_size)
-        idx = torch.randint(len(self.replay_buffer), (len(x),), device=x.device)
-        fresh = torch.rand(len(x), device=x.device) < c.reinit_prob
+            self.replay_buffer = self._fresh(c.buffer_size, per_example=False)
+        idx = batch_randint(0, len(self.replay_buffer), len(x), device=x.device)
+        fresh = batch_rand(len(x), device=x.device) < c.reinit_prob
         x0 = torch.where(fresh.view(-1, *([1] * (x.dim() - 1))), self._fresh(len(x)), self.replay_buffer[idx])
         neg = self.langevin(x0, c.sgld_steps)
-        if update_buffer:
-            self.replay_buffer[idx] = neg
+        if update_buffer:  # every data-parallel rank writes the whole global batch's chains
+            self.replay_buffer[global_batch(idx)] = global_batch(neg.detach())
         return neg
 
     def _fit_noise(self, x: Tensor) -> None:
         if not bool(self.noise_fitted):
-            flat = x.flatten(1)
+            flat = global_batch(x).flatten(1)
             self.noise_mean.copy_(flat.mean(0))
             self.noise_std.copy_(flat.std(0).clamp_min(1e-3) * 1.2)
             self.noise_fitted.fill_(True)
@@ -279,7 +285,7 @@ class EBM(GenerativeModel):
             loss = denoising_score_matching(energy_score(self.energy), x, c.dsm_sigma)
             return loss, {"dsm": loss.item()}
         self._fit_noise(x)
-        noise = self.noise_mean + self.noise_std * torch.randn(len(x), self.noise_mean.numel(), device=x.device)
+        noise = self.noise_mean + self.noise_std * batch_randn(len(x), self.noise_mean.numel(), device=x.device)
         noise = noise.view(len(x), *c.shape)
         logit = lambda u: -self.energy(u) - self.nce_log_z - self._noise_log_prob(u)  # noqa: E731
         loss = F.softplus(-logit(x)).mean() + F.softplus(logit(noise)).mean()

@@ -60,3 +60,16 @@ def batch_rand_like(x: Tensor) -> Tensor:
 def batch_randint(low: int, high: int, n: int, *rest: int, device=None) -> Tensor:
     """Integers in [low, high) of shape (n, *rest)."""
     return _rows(lambda shape: torch.randint(low, high, shape, device=device), n, rest)
+
+
+def global_batch(x: Tensor) -> Tensor:
+    """The whole global batch of a per-example tensor (rank order = row order of the one-process
+    batch); ``x`` itself outside a data-parallel run. For what a loss computes from the whole batch
+    beyond its gradient: batch statistics, an EBM's replay-buffer writes."""
+    if _SHARD is None:
+        return x
+    import torch.distributed as dist
+
+    parts = [torch.empty_like(x) for _ in range(_SHARD[1])]
+    dist.all_gather(parts, x.contiguous())
+    return torch.cat(parts)

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import Tensor
 
+from ..nn.batch_noise import batch_randn_like
 from ..utils import rand, randn
 
 Energy = Callable[[Tensor], Tensor]
@@ -65,7 +66,8 @@ def sgld(energy_fn: Energy, x0: Tensor, steps: int, step_size: float, *, noise: 
         _, g = energy_and_grad(energy_fn, x)
         if clip_grad is not None:
             g = g.clamp(-clip_grad, clip_grad)
-        x = x - 0.5 * step_size * g + sigma * randn(x.shape, generator=generator, device=x.device, dtype=x.dtype)
+        xi = randn(x.shape, generator=generator, device=x.device, dtype=x.dtype) if generator is not None else batch_randn_like(x)
+        x = x - 0.5 * step_size * g + sigma * xi  # (training chains: a data-parallel rank draws its rows)
         if bounds is not None:
             x = x.clamp(*bounds)
     return x
