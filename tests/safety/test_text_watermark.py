@@ -35,9 +35,10 @@ def hf_pair(tmp_path_factory):
     return GPT.from_pretrained(d).eval(), hf
 
 
+@pytest.mark.parametrize("key", [12345, 15485863, 2**62 + 11])  # the larger keys overflow int64 in selfhash
 @pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s["seeding"])
-def test_green_lists_match_transformers(setting):
-    cfg = WatermarkConfig(key=12345, gamma=0.3, **setting)
+def test_green_lists_match_transformers(setting, key):
+    cfg = WatermarkConfig(key=key, gamma=0.3, **setting)
     proc = transformers.WatermarkLogitsProcessor(V, "cpu", **cfg.to_transformers())
     for ctx in ([3, 7], [0, 63], [5, 5], [41, 2]):
         theirs = proc._get_greenlist_ids(torch.tensor(ctx)).sort().values
