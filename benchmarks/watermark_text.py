@@ -4,7 +4,7 @@ N prompts (16 chars from the pystdlib test split) are continued by 200 sampled t
 watermark (key, γ, δ) and once without; every text is scored by ``detect`` (its 200 new tokens,
 repeated bigrams counted once). Reported: TPR at the empirical FPR ≤ 1 % threshold and at z ≥ 4,
 after 0/10/20/30 % random token substitutions (uniform over the vocabulary, positions drawn without
-replacement); the perplexity of the same texts under a second model trained with another seed
+replacement), and at the theoretical 1 % cut z ≥ 2.33; the perplexity of the same texts under a second model trained with another seed
 (unwatermarked) and under the generator itself, the fraction of repeated bigrams, and ROC curves.
 Writes benchmarks/results/watermark_text_d{δ}.json and watermark_roc_d{δ}.png (the tables in
 benchmarks/results/safety.md are copied from them).
@@ -26,6 +26,7 @@ import genzoo as gz
 from genzoo.safety import WatermarkConfig, WatermarkLogitsProcessor, detect
 
 RESULTS = Path(__file__).parent / "results"
+Z_1PCT = 2.3263  # Φ^{-1}(0.99): the z whose one-sided p-value is 1 % under H0
 
 
 def substitute(ids: torch.Tensor, frac: float, vocab: int, g: torch.Generator) -> torch.Tensor:
@@ -105,6 +106,7 @@ def main() -> None:
         tpr, thr = tpr_at_fpr(z["plain"], z["watermarked"])
         res["attacks"][f"{int(frac * 100)}%"] = {
             "tpr_at_fpr_1pct": tpr, "threshold_z": thr, "tpr_at_z4": float((z["watermarked"] >= 4).mean()),
+            "tpr_at_z2.33": float((z["watermarked"] >= Z_1PCT).mean()), "fpr_at_z2.33": float((z["plain"] >= Z_1PCT).mean()),
             "fpr_at_z4": float((z["plain"] >= 4).mean()), "median_z_watermarked": float(np.median(z["watermarked"])),
             "median_z_plain": float(np.median(z["plain"]))}
         curves[frac] = roc(z["plain"], z["watermarked"])
