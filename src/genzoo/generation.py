@@ -195,8 +195,11 @@ def _ends_with_stop(tokenizer, ids: list[int], stops: list[str]) -> bool:
 @torch.inference_mode()
 def generate(model, input_ids: Tensor, attention_mask: Tensor | None = None,
              generation_config: GenerationConfig | None = None, *, generator: torch.Generator | None = None,
-             streamer=None, tokenizer=None, **kw: Any) -> Tensor:
+             streamer=None, tokenizer=None, logits_processor: list | None = None, **kw: Any) -> Tensor:
     """Continue each prompt; returns (batch * num_return_sequences, prompt_len + new) token ids.
+
+    ``logits_processor``: extra ``(input_ids, logits) -> logits`` callables run after the built-in ones
+    (as transformers runs its watermark last), e.g. ``genzoo.safety.WatermarkLogitsProcessor``.
 
     Rows that stop early are padded on the right with ``pad_token_id``. Keyword options override
     ``generation_config`` (default: the model's ``generation_config``). An explicit
@@ -217,7 +220,7 @@ def generate(model, input_ids: Tensor, attention_mask: Tensor | None = None,
         input_ids = input_ids.repeat_interleave(gc.num_return_sequences, dim=0)
         mask = None if mask is None else mask.repeat_interleave(gc.num_return_sequences, dim=0)
     procs = build_processors(do_sample=gc.do_sample, temperature=gc.temperature, top_k=gc.top_k,
-                             top_p=gc.top_p, repetition_penalty=gc.repetition_penalty)
+                             top_p=gc.top_p, repetition_penalty=gc.repetition_penalty) + list(logits_processor or [])
     eos = torch.tensor(gc.eos_ids, dtype=torch.long, device=input_ids.device)
     pad = gc.pad_token_id if gc.pad_token_id is not None else (gc.eos_ids[0] if gc.eos_ids else 0)
 

@@ -11,6 +11,7 @@ import typer
 from typer.exceptions import TyperException
 
 from ..errors import ConfigError, GenzooError
+from .watermark import GAMMA_HELP, SEEDING_HELP, watermark_app, watermark_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   help="genzoo: every family of generative model, trained, sampled and evaluated under one API.")
@@ -183,6 +184,11 @@ def generate(
     greedy: bool = typer.Option(False, help="Greedy decoding instead of sampling."),
     seed: int = typer.Option(0),
     base: Optional[Path] = typer.Option(None, "--base", help=BASE_HELP),
+    watermark_key: Optional[int] = typer.Option(None, "--watermark-key", help="Watermark the text (KGW) with this "
+                                                "secret integer key; check it with genzoo watermark detect."),
+    watermark_gamma: float = typer.Option(0.25, "--watermark-gamma", help=GAMMA_HELP),
+    watermark_delta: float = typer.Option(2.0, "--watermark-delta", help="Bias added to the green logits."),
+    watermark_seeding: str = typer.Option("lefthash", "--watermark-seeding", help=SEEDING_HELP),
 ):
     """Generate text from a prompt (Hugging Face-style text-generation pipeline)."""
     import torch
@@ -195,8 +201,14 @@ def generate(
         pipe = pipeline("text-generation", model=gz.load(run, base=base))
     else:
         pipe = pipeline("text-generation", model=str(run))
+    procs = []
+    if watermark_key is not None:
+        from ..safety import WatermarkLogitsProcessor
+
+        cfg = watermark_config(watermark_key, watermark_gamma, watermark_delta, watermark_seeding)
+        procs.append(WatermarkLogitsProcessor(cfg, pipe.model.config.vocab_size))
     outs = pipe(prompt, max_new_tokens=max_new_tokens, do_sample=not greedy, temperature=temperature,
-                top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed))
+                top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed), logits_processor=procs)
     typer.echo(outs[0]["generated_text"])
 
 
@@ -245,6 +257,7 @@ def finetune(
 prefs_app = typer.Typer(help="Preference data: genzoo prefs make RUN --reward NAME --prompts N --out prefs.jsonl.",
                         no_args_is_help=True)
 app.add_typer(prefs_app, name="prefs")
+app.add_typer(watermark_app, name="watermark")
 
 
 @prefs_app.command("make")
