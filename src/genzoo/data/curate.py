@@ -128,7 +128,10 @@ def _near_dedup(kind, items, order, threshold, num_perm, shingle, unit, seed) ->
         from datasketch import MinHash, MinHashLSH
     except ImportError:
         raise ConfigError("dedup method 'minhash' needs datasketch: pip install 'genzoo[curate]'") from None
-    lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    try:
+        lsh = MinHashLSH(threshold=threshold, num_perm=num_perm)
+    except ValueError as e:  # too few bands for this threshold
+        raise ConfigError(f"dedup threshold={threshold} with num_perm={num_perm}: {e}; raise num_perm") from None
     kept, near, hashes = [], 0, {}
     for i in order:
         m = MinHash(num_perm=num_perm, seed=seed)
