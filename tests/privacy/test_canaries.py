@@ -85,3 +85,29 @@ def test_errors(tmp_path):
         gz.evaluate(gz.build("gpt", data, n_layer=1, n_head=1, n_embd=8), data, metrics=["exposure"])
     with pytest.raises(ConfigError, match="positive"):
         gz.load_dataset(f"text:{path}", canaries="0")
+
+
+def test_cli_train_with_canaries_and_dedup_then_eval_exposure(tmp_path, capsys):
+    import json
+
+    from genzoo.cli.main import main
+
+    path = tmp_path / "c.txt"
+    path.write_text(("\n\n".join(f"block {i} " + "0123456789 " * 6 for i in range(12)) + "\n\n") * 2)
+    out, data = tmp_path / "run", f"text:{path}"
+    main(["train", "gpt", "--data", data, "--data-arg", "canaries=2,5", "--data-arg", "canary_digits=2",
+          "--data-arg", "dedup=exact", "--data-arg", "block_size=32", "--set", "n_layer=1", "--set", "n_head=1",
+          "--set", "n_embd=16", "--steps", "2", "--batch-size", "4", "--out", str(out), "--no-progress"])
+    assert json.loads((out / "run.json").read_text())["curation"]["exact_duplicates"] == 12
+    assert [c["count"] for c in json.loads((out / "canaries.json").read_text())] == [2, 5, 0]
+    capsys.readouterr()
+    main(["eval", str(out), "--data", data, "--metrics", "exposure", "--json"])
+    result = json.loads(capsys.readouterr().out)
+    assert set(result) >= {"exposure_k2", "exposure_k5", "exposure_control"} and result["exposure_max"] == pytest.approx(math.log2(100))
+    (out / "canaries.json").unlink()
+    other = tmp_path / "other.txt"
+    other.write_text(path.read_text())  # another --data: the run's --data-arg options are not reused
+    with pytest.raises(SystemExit) as info:
+        main(["eval", str(out), "--data", f"text:{other}", "--metrics", "exposure"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
+    assert info.value.code == 2 and len(err) == 1 and "exposure needs the run's canaries" in err[0]
