@@ -7,6 +7,7 @@ import pytest
 import torch
 
 import genzoo as gz
+from genzoo.data.loading import load_split_like
 from genzoo.errors import ConfigError
 from genzoo.privacy.canaries import (PREFIX, exposure, exposure_exact, exposure_extrapolated, insert_canaries,
                                      make_canaries, parse_counts)
@@ -61,8 +62,9 @@ def test_memorised_canary_is_exposed(tmp_path):
     torch.manual_seed(0)
     model = gz.build("gpt", data, n_layer=1, n_head=2, n_embd=48)
     gz.Trainer(model, data, steps=300, batch_size=32, lr=3e-3, seed=0, progress=False).fit()
-    out = gz.evaluate(model, gz.load_dataset(f"text:{path}", split="test", canaries="50", canary_digits=4, block_size=32),
-                      metrics=["exposure"])
+    test = gz.load_dataset(f"text:{path}", split="test", canaries="50", canary_digits=4, block_size=32)
+    assert torch.equal(load_split_like(test, "train").x, data.x)  # what mia / extraction read as members
+    out = gz.evaluate(model, test, metrics=["exposure"])
     assert out["exposure_max"] == pytest.approx(math.log2(10**4))
     assert out["exposure_k50"] > out["exposure_max"] - 1  # rank 1 or 2 of 10^4
     # a never-inserted secret: ≈ log2|R| − log2(|R|/2) = 1 on average; this control (5537) shares its first
@@ -101,9 +103,9 @@ def test_cli_train_with_canaries_and_dedup_then_eval_exposure(tmp_path, capsys):
     assert json.loads((out / "run.json").read_text())["curation"]["exact_duplicates"] == 12
     assert [c["count"] for c in json.loads((out / "canaries.json").read_text())] == [2, 5, 0]
     capsys.readouterr()
-    main(["eval", str(out), "--data", data, "--metrics", "exposure", "--json"])
-    result = json.loads(capsys.readouterr().out)
-    assert set(result) >= {"exposure_k2", "exposure_k5", "exposure_control"} and result["exposure_max"] == pytest.approx(math.log2(100))
+    main(["eval", str(out), "--data", data, "--metrics", "exposure,mia", "--json"])
+    result = json.loads(capsys.readouterr().out)  # MIA side by side, its members read with the canaries
+    assert set(result) >= {"exposure_k2", "exposure_k5", "exposure_control", "mia_loss_auc"} and result["exposure_max"] == pytest.approx(math.log2(100))
     (out / "canaries.json").unlink()
     other = tmp_path / "other.txt"
     other.write_text(path.read_text())  # another --data: the run's --data-arg options are not reused

@@ -145,6 +145,10 @@ def text_dataset(name: str, key, split: str, tokenizer="char", block_size: int =
             "tokenizer_kind": tokenizer if isinstance(tokenizer, str) else "custom",
             "options": {"tokenizer": tokenizer, "block_size": block_size, "vocab_size": vocab_size}
             if isinstance(tokenizer, str) else {"block_size": block_size}}
+    _, dedup, scrub, counts, digits, seed = key
+    curation = {"dedup": dedup, "scrub": scrub, **({"canaries": ",".join(map(str, counts)), "canary_digits": digits,
+                                                     "canary_seed": seed} if counts else {})}
+    info["options"].update({k: v for k, v in curation.items() if v is not None})
     for extra in ("curation", "canaries"):
         if _splits(key)[extra] is not None:
             info[extra] = _splits(key)[extra]
