@@ -113,3 +113,12 @@ def test_cli_train_with_canaries_and_dedup_then_eval_exposure(tmp_path, capsys):
         main(["eval", str(out), "--data", f"text:{other}", "--metrics", "exposure"])
     err = [line for line in capsys.readouterr().err.splitlines() if line.startswith("error")]
     assert info.value.code == 2 and len(err) == 1 and "exposure needs the run's canaries" in err[0]
+
+
+def test_the_tokenizer_never_sees_the_secrets(tmp_path):
+    path = tmp_path / "c.txt"
+    path.write_text("".join(f"row {i} of a small corpus\n" for i in range(200)))
+    a, b = (gz.load_dataset(f"text:{path}", tokenizer="bpe", vocab_size=300, canaries="30", canary_digits=4,
+                            canary_seed=s, block_size=16) for s in (0, 1))
+    texts = [c["text"] for c in a.info["canaries"] + b.info["canaries"]]
+    assert a.tokenizer.encode_batch(texts) == b.tokenizer.encode_batch(texts)  # the same whatever the secrets

@@ -17,7 +17,8 @@ text -> text) rewrites every document (blank-line separated), ``dedup="exact"|"m
 duplicate documents before the split (``genzoo.data.curate``; counts in ``info["curation"]``);
 ``canaries="1,10,100"`` inserts one random secret line per count, that many times, into the train
 split only (``genzoo.privacy.canaries``; ``canary_digits=6``, ``canary_seed=0``; the canaries,
-with a never-inserted control, in ``info["canaries"]``).
+with a never-inserted control, in ``info["canaries"]``). The tokenizer is then trained on the train
+text before insertion plus one line ``"my secret number is 0123456789"``, so it never learns a secret.
 """
 from __future__ import annotations
 
@@ -30,7 +31,7 @@ from pathlib import Path
 import torch
 
 from ..errors import DataError
-from ..privacy.canaries import insert_canaries, make_canaries, parse_counts
+from ..privacy.canaries import PREFIX, insert_canaries, make_canaries, parse_counts
 from ..registry import register_dataset
 from .base import GenDataset
 from .common import check_split
@@ -109,15 +110,18 @@ def _splits(key) -> dict:
         text, curation = curate_text(text, dedup_method=dedup, scrub=scrub)
     cut = _cut_at_line(text, int(TRAIN_FRACTION * len(text)))
     train, canaries = text[:cut], make_canaries(counts, digits, seed) if counts else None
+    # the tokenizer never sees the secrets (a BPE would learn merges of their digits): it reads the
+    # text before insertion plus one line with the canary prefix and every digit
+    vocab_text = train + (f"{PREFIX}0123456789\n" if canaries else "")
     if canaries:
         train = insert_canaries(train, canaries, seed)
-    return {"train": train, "test": text[cut:], "curation": curation, "canaries": canaries}
+    return {"train": train, "test": text[cut:], "curation": curation, "canaries": canaries, "vocab_text": vocab_text}
 
 
 @functools.lru_cache(maxsize=16)
 def _tokenizer(key, kind: str, vocab_size: int) -> Tokenizer:
     kw = {"vocab_size": vocab_size} if kind == "bpe" else {}
-    return train_tokenizer(kind, _splits(key)["train"], **kw)
+    return train_tokenizer(kind, _splits(key)["vocab_text"], **kw)
 
 
 @functools.lru_cache(maxsize=32)
