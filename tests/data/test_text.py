@@ -24,7 +24,7 @@ def test_pystdlib_files_exclude_tests_and_are_sorted():
 def test_pystdlib_layout(kind):
     train = gz.load_dataset("pystdlib", tokenizer=kind)
     test = gz.load_dataset("pystdlib", split="test", tokenizer=kind, block_size=64)
-    splits = T._splits("pystdlib")
+    splits = T._splits(T._corpus_key("pystdlib"))
     assert splits["train"] + splits["test"] == T.pystdlib_text() and splits["train"].endswith("\n")
     assert len(splits["train"]) == pytest.approx(0.9 * len(T.pystdlib_text()), rel=1e-3)
     assert train.kind == "text" and train.shape == (128,) and test.shape == (64,)
@@ -44,7 +44,7 @@ def test_pystdlib_layout(kind):
 
 def test_pystdlib_bpe_is_the_deterministic_hf_training():
     tok = gz.load_dataset("pystdlib", tokenizer="bpe", block_size=8).tokenizer
-    again = Tokenizer.train_bpe(T._splits("pystdlib")["train"], vocab_size=1024)
+    again = Tokenizer.train_bpe(T._splits(T._corpus_key("pystdlib"))["train"], vocab_size=1024)
     assert again.hf.to_str() == tok.hf.to_str()
 
 
@@ -80,7 +80,7 @@ def test_text_file(tmp_path):
 
 def bpe_key(path):
     st = path.stat()
-    return ("file", str(path.resolve()), st.st_mtime_ns, st.st_size)
+    return T._corpus_key(("file", str(path.resolve()), st.st_mtime_ns, st.st_size))
 
 
 def test_text_errors(tmp_path):

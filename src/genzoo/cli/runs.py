@@ -106,12 +106,18 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
         info["init_from"] = origin
     if trainer.privacy is not None:
         info["privacy"] = trainer.privacy.report()
+    if "curation" in data.info:
+        info["curation"] = data.info["curation"]  # dedup / scrub counts (genzoo.data.curate)
     if len(trainer.lr_plan) > 1:
         info["lr_plan"] = trainer.lr_plan
     if world.distributed:
         info["world_size"] = world.size
     if world.is_main:
         write_json(out / "run.json", info)
+        if data.info.get("canaries"):  # genzoo eval --metrics exposure reads them back
+            from ..privacy.canaries import CANARIES_JSON
+
+            write_json(out / CANARIES_JSON, data.info["canaries"])
     distributed.barrier()  # no rank reports success before the run's files exist
     return out
 
@@ -218,6 +224,8 @@ def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", 
 
         results = gz.evaluate(load_tensors(run)["samples"], load_data(data_name, split, data_args or {}), metrics=names, **kw)
         return {k: (float(v) if isinstance(v, (int, float)) or torch.is_tensor(v) else v) for k, v in results.items()}
+    if "exposure" in names and (Path(run) / "canaries.json").is_file():
+        kw["canaries"] = json.loads((Path(run) / "canaries.json").read_text())
     model = gz.load(run, base=base)
     args = dict(_run_info(Path(run)).get("data_args") or {}) if _run_info(Path(run)).get("data") == data_name else {}
     args.update(data_args or {})

@@ -28,6 +28,15 @@ def load_dataset(name: str, split: str = "train", **kw: Any) -> GenDataset:
     return fn(*args, split=split, **kw)
 
 
+def load_split_like(data: GenDataset, split: str) -> GenDataset:
+    """Another split of ``data`` read the same way: its recorded ``info["options"]`` (text: the same
+    tokenizer object, curation and canaries), e.g. the train split that membership metrics need."""
+    options = dict(data.info.get("options") or {})
+    if data.kind == "text" and data.tokenizer is not None:
+        options["tokenizer"] = data.tokenizer
+    return load_dataset(data.name, split=split, **options)
+
+
 def _check_options(name: str, fn, args: tuple, kw: dict[str, Any]) -> None:
     """Unknown keyword options give a one-line error listing the valid ones."""
     try:

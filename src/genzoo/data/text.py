@@ -11,6 +11,14 @@ encodes both splits. ``x`` holds the non-overlapping chunks (N, block_size) of t
 ``test``, ``tests``, ``idle_test``, ``site-packages``, ``__pycache__``, sorted by relative path,
 concatenated and cut at the first line end after 3,000,000 characters. It depends on the running
 Python version (``info["python"]``); it needs no download.
+
+Curation and canaries (docs/privacy.md), in this order: ``scrub="module:function"`` (or a callable
+text -> text) rewrites every document (blank-line separated), ``dedup="exact"|"minhash"`` drops
+duplicate documents before the split (``genzoo.data.curate``; counts in ``info["curation"]``);
+``canaries="1,10,100"`` inserts one random secret line per count, that many times, into the train
+split only (``genzoo.privacy.canaries``; ``canary_digits=6``, ``canary_seed=0``; the canaries,
+with a never-inserted control, in ``info["canaries"]``). The tokenizer is then trained on the train
+text before insertion plus one line ``"my secret number is 0123456789"``, so it never learns a secret.
 """
 from __future__ import annotations
 
@@ -23,9 +31,11 @@ from pathlib import Path
 import torch
 
 from ..errors import DataError
+from ..privacy.canaries import PREFIX, insert_canaries, make_canaries, parse_counts
 from ..registry import register_dataset
 from .base import GenDataset
 from .common import check_split
+from .curate import curate_text
 from .tokenizers import Tokenizer, train_tokenizer
 
 PYSTDLIB_CHARS = 3_000_000
@@ -82,23 +92,36 @@ def read_text_file(path: str) -> str:
 
 
 # ----------------------------------------------------------------------------- cached pipeline
-# A corpus is named by a hashable key: "pystdlib", or ("file", absolute path, mtime_ns, size) so an
-# edited file is read again.
-def _corpus_text(key) -> str:
-    return pystdlib_text() if key == "pystdlib" else read_text_file(key[1])
+# A corpus is named by a hashable key (source, dedup, scrub, canary counts, canary_digits, canary_seed);
+# the source is "pystdlib", or ("file", absolute path, mtime_ns, size) so an edited file is read again.
+def _corpus_key(source, dedup=None, scrub=None, canaries=None, canary_digits: int = 6, canary_seed: int = 0) -> tuple:
+    counts = parse_counts(canaries) if canaries is not None else None
+    if counts:
+        make_canaries(counts, canary_digits, canary_seed)  # bad options fail here, in one line
+    return (source, dedup, scrub, counts, canary_digits, canary_seed)
 
 
 @functools.lru_cache(maxsize=8)
-def _splits(key) -> dict[str, str]:
-    text = _corpus_text(key)
+def _splits(key) -> dict:
+    source, dedup, scrub, counts, digits, seed = key
+    text = pystdlib_text() if source == "pystdlib" else read_text_file(source[1])
+    curation = None
+    if dedup is not None or scrub is not None:
+        text, curation = curate_text(text, dedup_method=dedup, scrub=scrub)
     cut = _cut_at_line(text, int(TRAIN_FRACTION * len(text)))
-    return {"train": text[:cut], "test": text[cut:]}
+    train, canaries = text[:cut], make_canaries(counts, digits, seed) if counts else None
+    # the tokenizer never sees the secrets (a BPE would learn merges of their digits): it reads the
+    # text before insertion plus one line with the canary prefix and every digit
+    vocab_text = train + (f"{PREFIX}0123456789\n" if canaries else "")
+    if canaries:
+        train = insert_canaries(train, canaries, seed)
+    return {"train": train, "test": text[cut:], "curation": curation, "canaries": canaries, "vocab_text": vocab_text}
 
 
 @functools.lru_cache(maxsize=16)
 def _tokenizer(key, kind: str, vocab_size: int) -> Tokenizer:
     kw = {"vocab_size": vocab_size} if kind == "bpe" else {}
-    return train_tokenizer(kind, _splits(key)["train"], **kw)
+    return train_tokenizer(kind, _splits(key)["vocab_text"], **kw)
 
 
 @functools.lru_cache(maxsize=32)
@@ -126,24 +149,34 @@ def text_dataset(name: str, key, split: str, tokenizer="char", block_size: int =
             "tokenizer_kind": tokenizer if isinstance(tokenizer, str) else "custom",
             "options": {"tokenizer": tokenizer, "block_size": block_size, "vocab_size": vocab_size}
             if isinstance(tokenizer, str) else {"block_size": block_size}}
-    if key == "pystdlib":
+    _, dedup, scrub, counts, digits, seed = key
+    curation = {"dedup": dedup, "scrub": scrub, **({"canaries": ",".join(map(str, counts)), "canary_digits": digits,
+                                                     "canary_seed": seed} if counts else {})}
+    info["options"].update({k: v for k, v in curation.items() if v is not None})
+    for extra in ("curation", "canaries"):
+        if _splits(key)[extra] is not None:
+            info[extra] = _splits(key)[extra]
+    if key[0] == "pystdlib":
         info.update(python=platform.python_version(), source=sysconfig.get_paths()["stdlib"])
     return GenDataset(name, split, "text", x, tokenizer=tok, info=info)
 
 
 @register_dataset("pystdlib")
-def pystdlib(split: str = "train", tokenizer="char", block_size: int = 128, vocab_size: int = 1024) -> GenDataset:
+def pystdlib(split: str = "train", tokenizer="char", block_size: int = 128, vocab_size: int = 1024, dedup=None,
+             scrub=None, canaries=None, canary_digits: int = 6, canary_seed: int = 0) -> GenDataset:
     """Python standard-library source as token blocks (see the module docstring)."""
-    return text_dataset("pystdlib", "pystdlib", split, tokenizer, block_size, vocab_size)
+    key = _corpus_key("pystdlib", dedup, scrub, canaries, canary_digits, canary_seed)
+    return text_dataset("pystdlib", key, split, tokenizer, block_size, vocab_size)
 
 
 @register_dataset("text:")
-def text_file(path: str, split: str = "train", tokenizer="char", block_size: int = 128,
-              vocab_size: int = 1024) -> GenDataset:
+def text_file(path: str, split: str = "train", tokenizer="char", block_size: int = 128, vocab_size: int = 1024,
+              dedup=None, scrub=None, canaries=None, canary_digits: int = 6, canary_seed: int = 0) -> GenDataset:
     """``text:PATH``: a user's UTF-8 text file, same layout as ``pystdlib``."""
     p = Path(path).expanduser()
     stat = p.stat() if p.is_file() else None
-    key = ("file", str(p.resolve()), stat.st_mtime_ns, stat.st_size) if stat else ("file", path, 0, 0)
     if stat is None:
         read_text_file(path)  # raises the right error
+    key = _corpus_key(("file", str(p.resolve()), stat.st_mtime_ns, stat.st_size), dedup, scrub, canaries,
+                      canary_digits, canary_seed)
     return text_dataset(f"text:{path}", key, split, tokenizer, block_size, vocab_size)

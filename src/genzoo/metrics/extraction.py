@@ -72,11 +72,11 @@ def _continuations(model, rows: torch.Tensor, prefix_len: int, suffix_len: int) 
 def extraction_metric(model, data, *, train=None, num_prompts: int = 100, prefix_len: int = 32,
                       suffix_len: int = 32, ngram: int | None = None, seed: int = 0, **_) -> dict[str, float]:
     """Prompted extraction of training text (module docstring) for a model with ``generate``."""
-    from ..data import load_dataset
+    from ..data.loading import load_split_like
 
     if not hasattr(model, "generate"):
         raise NotSupported(f"{type(model).__name__} has no generate(); extraction needs a text model")
-    train = load_dataset(data.name, split="train") if train is None else train
+    train = load_split_like(data, "train") if train is None else train
     train_x = train.x if hasattr(train, "x") else torch.as_tensor(train)
     if train_x.dim() != 2 or train_x.shape[1] < prefix_len + suffix_len:
         raise ConfigError(f"extraction needs token rows of at least prefix_len + suffix_len = {prefix_len + suffix_len} "

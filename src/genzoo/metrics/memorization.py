@@ -64,11 +64,11 @@ def memorization_from_samples(samples, train, heldout, *, ratio: float = 1 / 3, 
 def memorization_metric(model, data, *, train=None, feature_extractor="raw", **kw) -> dict[str, float]:
     """Memorization of model samples (or ``samples=``); ``data`` is held out, ``train`` defaults to
     the training split of the same dataset."""
-    from ..data import load_dataset
+    from ..data.loading import load_split_like
     from .sample_metrics import embedder_for, feature_sets
 
     if train is None:
-        train = load_dataset(data.name, split="train")
+        train = load_split_like(data, "train")
     s = feature_sets(model, data, feature_extractor=feature_extractor, **kw)
     train_x = train.x if hasattr(train, "x") else torch.as_tensor(train)
     train_feats, _ = embedder_for(data, feature_extractor)(train_x)

@@ -103,9 +103,9 @@ def mia_metric(model, data, *, train=None, reference_models=(), max_examples: in
     """Loss attack (and offline LiRA with ``reference_models=`` trained on disjoint data): members are
     the first examples of ``train`` (a dataset or tensor; default: the dataset's train split), non-members
     the first of ``data``."""
-    from ..data import load_dataset
+    from ..data.loading import load_split_like
 
-    train = load_dataset(data.name, split="train") if train is None else train
+    train = load_split_like(data, "train") if train is None else train
     train_x = train.x if hasattr(train, "x") else torch.as_tensor(train)
     n = min(len(train_x), len(data), max_examples)
     members, nonmembers = train_x[:n], data.x[:n]
