@@ -18,7 +18,7 @@ def sweep_cmd(
     family: str = typer.Option("gpt", "--family", help="Model family (any with a likelihood)."),
     data: str = typer.Option("pystdlib", "--data", help="Dataset."),
     sizes: str = typer.Option(..., "--sizes", help="Comma-separated sizes: LxE (gpt n_layer x n_embd) or "
-                              "key=value[+key=value] config overrides."),
+                              "key=value[+key=value] config overrides (tuples as 64:64)."),
     tokens: str = typer.Option(..., "--tokens", help="Comma-separated training budgets D (tokens, or dimensions "
                                "seen for non-text data), e.g. 1e5,3e5."),
     out: Path = typer.Option(Path("runs/sweep"), "--out"),
@@ -43,6 +43,8 @@ def sweep_cmd(
     typer.echo(f"{len(cells) - len(failed)}/{len(cells)} cells in {out / 'results.csv'}")
     for cell, error in failed.items():
         typer.echo(f"failed: {cell}: {error}", err=True)
+    if failed:  # recorded, and retried by the next call with the same --out
+        raise typer.Exit(1)
 
 
 def _section(compute, *args) -> dict:
@@ -56,6 +58,8 @@ def _section(compute, *args) -> dict:
 def fit_cmd(
     csv: Path = typer.Option(..., "--csv", help="A CSV with columns N, D (or FLOPs) and loss, or a sweep directory."),
     n_column: str = typer.Option("N", "--n-column", help="Column used as N (a sweep also writes N_total)."),
+    flops_column: str = typer.Option("FLOPs", "--flops-column", help="Column used as compute C for Approaches 1-2 "
+                                     "(a sweep also writes FLOPs_measured; without the column C = 6ND)."),
     bootstrap: int = typer.Option(4000, "--bootstrap", help="Bootstrap resamples for the intervals (0: none)."),
     level: float = typer.Option(0.95, "--level", help="Confidence level of the intervals."),
     seed: int = typer.Option(0),
@@ -71,7 +75,7 @@ def fit_cmd(
         raise ConfigError(f"--bootstrap must be >= 0, got {bootstrap}")
     if not 0 < level < 1:
         raise ConfigError(f"--level must be in (0, 1), got {level}")
-    points = load_points(csv, n_column=n_column)
+    points = load_points(csv, n_column=n_column, flops_column=flops_column)
     fit = fit_chinchilla(points, bootstrap=bootstrap, level=level, seed=seed)
     report = {**fit.to_dict(), "approach1": _section(approach1, points),
               "approach2": _section(approach2, points, isoflop_tolerance), "kaplan": _section(kaplan, points)}

@@ -75,9 +75,10 @@ def make_points(N, D, loss, C=None) -> Points:
     return Points(N, D, loss, C)
 
 
-def load_points(path, n_column: str = "N") -> Points:
+def load_points(path, n_column: str = "N", flops_column: str = "FLOPs") -> Points:
     """Points from a CSV with columns N, D (or FLOPs, then D = FLOPs / 6N) and loss, or from a sweep
-    directory (its ``results.csv``). ``n_column``: the column used as N (a sweep also writes ``N_total``)."""
+    directory (its ``results.csv``). ``n_column``: the column used as N (a sweep also writes ``N_total``);
+    ``flops_column``: the compute C of Approaches 1-2 (a sweep also writes ``FLOPs_measured``; 6ND without one)."""
     path = Path(path)
     if path.is_dir():
         if not (path / "results.csv").is_file():
@@ -90,7 +91,9 @@ def load_points(path, n_column: str = "N") -> Points:
         header = rows[0].keys() if rows else (f.seek(0) or next(csv.reader(f), []))
     columns = {str(h).strip().lower(): h for h in header if h is not None}
     missing = [name for name in (n_column, "D", "loss") if name.lower() not in columns]
-    if "D" in missing and "flops" in columns:
+    if flops_column != "FLOPs" and flops_column.lower() not in columns:
+        missing.append(flops_column)
+    if "D" in missing and flops_column.lower() in columns:
         missing.remove("D")
     if missing:
         names = ", ".join("D (or FLOPs)" if m == "D" else m for m in missing)
@@ -110,7 +113,7 @@ def load_points(path, n_column: str = "N") -> Points:
                 raise DataError(f"{path} line {i}: {name}={text!r} is not a number") from None
         return np.array(values)
 
-    N, loss, flops = column(n_column), column("loss"), column("FLOPs")
+    N, loss, flops = column(n_column), column("loss"), column(flops_column)
     D = column("D")
     if D is None:
         if np.any(N <= 0):

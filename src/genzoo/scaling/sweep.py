@@ -7,7 +7,8 @@ schedule decays over the cell's own ``steps``: the learning-rate schedule is set
 al. 2022 (sec. 3.1 and appendix B) found necessary, instead of cutting one long schedule short.
 
 Sizes: ``LxE`` (GPT: n_layer x n_embd, heads of 16 dimensions when n_embd divides by 16, else one head)
-or, for any family, ``key=value[+key=value...]`` config overrides. Each cell records
+or, for any family, ``key=value[+key=value...]`` config overrides (tuple items separated by ``:``,
+e.g. ``hidden=64:64``). Each cell records
 
 * ``N``: non-embedding parameters (Kaplan et al. 2020, sec. 1.1: the parameters of every module but
   ``nn.Embedding``s; a tied output head counts once, in the embedding) and ``N_total``;
@@ -62,18 +63,8 @@ class SweepCell:
         return f"{self.size.replace('=', '-').replace('+', '_')}__D{int(self.tokens)}"
 
 
-def _number(text: str):
-    try:
-        return int(text)
-    except ValueError:
-        try:
-            return float(text)
-        except ValueError:
-            return text
-
-
 def size_overrides(family: str, size: str) -> dict:
-    """Config overrides of a size: ``LxE`` for GPT shapes, else ``key=value[+key=value]``."""
+    """Config overrides of a size: ``LxE`` for GPT shapes, else ``key=value[+key=value]`` (tuples as ``64:64``)."""
     shape = GPT_SHAPE.match(size)
     if shape and family == "gpt":
         n_layer, n_embd = int(shape[1]), int(shape[2])
@@ -82,7 +73,8 @@ def size_overrides(family: str, size: str) -> dict:
     if not all(len(p) == 2 and p[0].strip() for p in pairs):
         hint = "LxE (n_layer x n_embd) for gpt, or " if family == "gpt" else ""
         raise ConfigError(f"size {size!r}: write {hint}key=value[+key=value] config overrides")
-    return {k.strip(): _number(v.strip()) for k, v in pairs}
+    # strings, converted to each field's type by the config as `--set` values are; ':' separates tuple items
+    return {k.strip(): v.strip().replace(":", ",") for k, v in pairs}
 
 
 def parse_list(text: str, what: str) -> list[str]:
