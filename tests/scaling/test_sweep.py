@@ -7,6 +7,8 @@ import time
 
 import pytest
 
+import genzoo as gz
+from genzoo.cli.runs import load_data
 from genzoo.errors import ConfigError
 from genzoo.scaling import sweep as S
 from genzoo.scaling.fit import load_points
@@ -59,6 +61,17 @@ def test_sweep_cells_on_ray_equal_local(swept, tmp_path):
 def test_bad_sizes_fail_before_training(sizes, message):
     with pytest.raises(ConfigError, match=message):
         S.plan("gpt", "pystdlib", sizes, TOKENS)
+
+
+def test_isoflop_plan_gives_each_size_d_equal_c_over_6n():
+    cells = S.plan("gpt", "pystdlib", SIZES, flops=[1e9, 4e9], **GRID)
+    train = load_data("pystdlib", "train", {"block_size": 16})
+    for cell in cells:
+        N = S.parameter_counts(gz.build("gpt", train,
+                                        **S.size_overrides("gpt", cell.size)))[0]
+        assert 6 * N * cell.tokens in (pytest.approx(1e9), pytest.approx(4e9))
+    with pytest.raises(ConfigError, match="not both"):
+        S.plan("gpt", "pystdlib", SIZES, TOKENS, flops=[1e9])
 
 
 def test_bad_tokens():

@@ -19,8 +19,10 @@ def sweep_cmd(
     data: str = typer.Option("pystdlib", "--data", help="Dataset."),
     sizes: str = typer.Option(..., "--sizes", help="Comma-separated sizes: LxE (gpt n_layer x n_embd) or "
                               "key=value[+key=value] config overrides (tuples as 64:64)."),
-    tokens: str = typer.Option(..., "--tokens", help="Comma-separated training budgets D (tokens, or dimensions "
-                               "seen for non-text data), e.g. 1e5,3e5."),
+    tokens: Optional[str] = typer.Option(None, "--tokens", help="Comma-separated training budgets D (tokens, or "
+                                         "dimensions seen for non-text data), e.g. 1e5,3e5."),
+    flops: Optional[str] = typer.Option(None, "--flops", help="Instead of --tokens: compute budgets C; each size "
+                                        "trains on D = C/6N (IsoFLOP profiles for Approach 2)."),
     out: Path = typer.Option(Path("runs/sweep"), "--out"),
     batch_size: int = typer.Option(16, "--batch-size"),
     block_size: int = typer.Option(64, "--block-size", help="Context length for text data."),
@@ -36,7 +38,8 @@ def sweep_cmd(
     """Train every size x token budget (resumable cell by cell); write results.csv for `genzoo scaling fit`."""
     from ..scaling.sweep import parse_list, parse_tokens, plan, run_sweep
 
-    cells = plan(family, data, parse_list(sizes, "sizes"), parse_tokens(tokens), batch_size=batch_size,
+    cells = plan(family, data, parse_list(sizes, "sizes"), tokens and parse_tokens(tokens),
+                 flops=flops and parse_tokens(flops, "flops"), batch_size=batch_size,
                  block_size=block_size, lr=lr, seed=seed, eval_examples=eval_examples)
     out = run_sweep(cells, out, jobs=jobs, executor=executor, address=address, progress=progress)
     failed = json.loads((out / "sweep.json").read_text())["failed"]

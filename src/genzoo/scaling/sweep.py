@@ -84,15 +84,15 @@ def parse_list(text: str, what: str) -> list[str]:
     return items
 
 
-def parse_tokens(text: str) -> list[float]:
+def parse_tokens(text: str, what: str = "tokens") -> list[float]:
     values = []
-    for item in parse_list(text, "tokens"):
+    for item in parse_list(text, what):
         try:
             v = float(item)
         except ValueError:
-            raise ConfigError(f"--tokens: {item!r} is not a number (write e.g. 1e5,3e5)") from None
+            raise ConfigError(f"--{what}: {item!r} is not a number (write e.g. 1e5,3e5)") from None
         if not (math.isfinite(v) and v >= 1):
-            raise ConfigError(f"--tokens values must be at least 1, got {item}")
+            raise ConfigError(f"--{what} values must be at least 1, got {item}")
         values.append(v)
     return values
 
@@ -140,8 +140,7 @@ def _train_cell(cell: SweepCell, out: Path) -> dict:
     import genzoo as gz
     from ..cli.runs import load_data
 
-    args = {"block_size": cell.block_size} if cell.data in ("pystdlib",) or cell.data.startswith("text:") else {}
-    train, test = load_data(cell.data, "train", args), load_data(cell.data, "test", args)
+    train, test = (load_data(cell.data, split, _data_args(cell.data, cell.block_size)) for split in ("train", "test"))
     torch.manual_seed(cell.seed)  # the same initial weights whichever worker runs the cell
     model = gz.build(cell.family, train, **size_overrides(cell.family, cell.size))
     elements = int(train.x[0].numel())
@@ -162,19 +161,30 @@ def _train_cell(cell: SweepCell, out: Path) -> dict:
             "error": None}
 
 
-def plan(family: str, data: str, sizes: list[str], tokens: list[float], *, batch_size: int = 16, block_size: int = 64,
-         lr: float | None = None, seed: int = 0, eval_examples: int = 256) -> list[SweepCell]:
-    """The grid of cells, sizes checked up front (a bad size fails before any training)."""
-    from ..registry import MODELS
+def _data_args(data: str, block_size: int) -> dict:
+    return {"block_size": block_size} if data == "pystdlib" or data.startswith("text:") else {}
 
-    MODELS.get(family)
+
+def plan(family: str, data: str, sizes: list[str], tokens: list[float] | None = None, *, flops: list[float] | None = None,
+         batch_size: int = 16, block_size: int = 64, lr: float | None = None, seed: int = 0,
+         eval_examples: int = 256) -> list[SweepCell]:
+    """The grid of cells: every size x every budget in ``tokens``, or (IsoFLOP profiles for Approach 2)
+    every size x every compute budget in ``flops``, with ``D = C / 6N`` for the size's non-embedding N.
+    The family, data and sizes are checked up front (each size is built once): a bad one fails before
+    any training."""
+    import genzoo as gz
+    from ..cli.runs import load_data
+
+    if (tokens is None) == (flops is None):
+        raise ConfigError("give the budgets as --tokens D1,D2,... or as --flops C1,C2,... (IsoFLOP profiles), not both")
     for value, name in ((batch_size, "batch-size"), (block_size, "block-size"), (eval_examples, "eval-examples")):
         if value < 1:
             raise ConfigError(f"--{name} must be a positive integer, got {value}")
-    for size in sizes:
-        size_overrides(family, size)
+    train = load_data(data, "train", _data_args(data, block_size))
+    N = {size: parameter_counts(gz.build(family, train, **size_overrides(family, size)))[0] for size in sizes}
+    budgets = {size: tokens if tokens is not None else [c / (6 * N[size]) for c in flops] for size in sizes}
     return [SweepCell(family, data, size, float(d), batch_size, block_size, lr, seed, eval_examples)
-            for size in sizes for d in tokens]
+            for size in sizes for d in budgets[size]]
 
 
 def run_sweep(cells: list[SweepCell], out, *, jobs: int = 1, executor: str = "local", address: str | None = None,
