@@ -176,7 +176,8 @@ def plan(family: str, data: str, sizes: list[str], tokens: list[float] | None = 
     from ..cli.runs import load_data
 
     if (tokens is None) == (flops is None):
-        raise ConfigError("give the budgets as --tokens D1,D2,... or as --flops C1,C2,... (IsoFLOP profiles), not both")
+        which = "not both" if tokens is not None else "one of them is required"
+        raise ConfigError(f"give the budgets as --tokens D1,D2,... or as --flops C1,C2,... (IsoFLOP profiles); {which}")
     for value, name in ((batch_size, "batch-size"), (block_size, "block-size"), (eval_examples, "eval-examples")):
         if value < 1:
             raise ConfigError(f"--{name} must be a positive integer, got {value}")
