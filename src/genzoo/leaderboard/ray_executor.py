@@ -91,21 +91,33 @@ def cell_gpus(cell: Cell, budgets: dict | None) -> int:
     return int(str(device).startswith("cuda"))
 
 
-def run_on_ray(todo: list[Cell], out: Path, quick: bool, seed: int, budgets: dict | None):
-    """Submit every cell as a task of the connected cluster; yield ``(cell, result)`` as tasks finish."""
+def run_tasks(fn, calls: list, gpus: list[int] | None = None):
+    """Run ``fn(*args)`` for each ``(item, args)`` of ``calls`` as a task of the connected cluster (one CPU,
+    ``gpus[i]`` GPUs, retried when its worker or node dies); yield ``(item, result)`` as tasks finish,
+    the result being the RayError when a task could not run on any try. Shared by the leaderboard and
+    ``genzoo scaling sweep``."""
     ray = import_ray()
-    out = Path(out).absolute()  # workers need not share this process's working directory
-    if any(cell_gpus(cell, budgets) for cell in todo) and not ray.cluster_resources().get("GPU"):
+    gpus = gpus or [0] * len(calls)
+    if any(gpus) and not ray.cluster_resources().get("GPU"):
         raise ConfigError("some cells train on cuda but the Ray cluster has no GPU; add a GPU node or train on cpu")
-    task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(run_and_record)
-    pending = {task.options(num_gpus=cell_gpus(cell, budgets)).remote(cell, out, quick, seed, False, 1, budgets): cell
-               for cell in todo}
+    task = ray.remote(num_cpus=1, max_retries=MAX_RETRIES, retry_exceptions=False)(fn)
+    pending = {task.options(num_gpus=g).remote(*args): item for (item, args), g in zip(calls, gpus)}
     while pending:
         (ref,), _ = ray.wait(list(pending), num_returns=1)
-        cell = pending.pop(ref)
+        item = pending.pop(ref)
         try:
             result = ray.get(ref)
         except ray.exceptions.RayError as e:  # its node died on every try, or the task could not run there
-            result = failed_result(cell, e)
+            result = e
+        yield item, result
+
+
+def run_on_ray(todo: list[Cell], out: Path, quick: bool, seed: int, budgets: dict | None):
+    """Submit every cell as a task of the connected cluster; yield ``(cell, result)`` as tasks finish."""
+    out = Path(out).absolute()  # workers need not share this process's working directory
+    calls = [(cell, (cell, out, quick, seed, False, 1, budgets)) for cell in todo]
+    for cell, result in run_tasks(run_and_record, calls, [cell_gpus(cell, budgets) for cell in todo]):
+        if isinstance(result, BaseException):
+            result = failed_result(cell, result)
         write_result(out, cell, result)  # the worker's copy may be on another node's disk
         yield cell, result
