@@ -16,6 +16,35 @@ def tiny_gpt(seed: int = 0, **kw) -> GPT:
     return model
 
 
+CODE_CHARS = ("def return pass if else while for in not and or ():,.+-*/=<>[]'\"0123456789\n "
+              "abcdefghijklmnopqrstuvwxyz_ABCDEFGHIJKLMNOPQRSTUVWXYZ#@!?{}|;%&^~`$\\")
+
+
+def char_gpt_dir(root, block_size: int):
+    """A saved 1-layer char GPT (its tokenizer knows Python's characters) in ``root/base``."""
+    from genzoo.data.tokenizers import Tokenizer
+
+    tok = Tokenizer.train_char(CODE_CHARS)
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=block_size, n_layer=1, n_head=2, n_embd=16))
+    model.set_tokenizer(tok)
+    model.save_pretrained(root / "base")
+    return root / "base"
+
+
+def run_cli(args, capsys):
+    """``genzoo ARGS`` in-process: (exit code, stdout, stderr)."""
+    from genzoo.cli.main import main
+
+    code = 0
+    try:
+        main([str(a) for a in args])
+    except SystemExit as e:
+        code = e.code or 0
+    cap = capsys.readouterr()
+    return code, cap.out, cap.err
+
+
 def randomize_adapters(model, seed: int = 1, scale: float = 0.3) -> None:
     """Stand-in for training: every trainable (adapter) tensor gets random values."""
     g = torch.Generator().manual_seed(seed)

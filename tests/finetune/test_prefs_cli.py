@@ -7,36 +7,20 @@ import math
 import pytest
 import torch
 
+from finetune_helpers import char_gpt_dir, run_cli
+
 import genzoo as gz
-from genzoo.cli.main import main
-from genzoo.data.tokenizers import Tokenizer
 from genzoo.finetune.dpo import completion_log_probs, dpo_loss
 from genzoo.finetune.prefs_data import PreferencePair, load_prefs, read_prefs, write_prefs
 from genzoo.finetune.reward import GPTRewardModel
-from genzoo.models.gpt import GPT, GPTConfig
 
 NAMES = "abcdefgh"
-
-
-def run_cli(args, capsys):
-    code = 0
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        code = e.code or 0
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
 
 
 @pytest.fixture(scope="module")
 def base_dir(tmp_path_factory):
     root = tmp_path_factory.mktemp("prefs")
-    tok = Tokenizer.train_char("def return pass if else while for in not and or ():,.+-*/=<>[]'\"0123456789\n"
-                               "abcdefghijklmnopqrstuvwxyz_ABCDEFGHIJKLMNOPQRSTUVWXYZ#@!?{}|;%&^~`$\\")
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=48, n_layer=1, n_head=2, n_embd=16))
-    model.set_tokenizer(tok)
-    model.save_pretrained(root / "base")
+    char_gpt_dir(root, block_size=48)
     pairs = [PreferencePair(f"def {n}(x):\n", f"    return x + {i}\n", f"    pass {i}\n") for i, n in enumerate(NAMES)]
     write_prefs(root / "prefs.jsonl", pairs)
     return root / "base"

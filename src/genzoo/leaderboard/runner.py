@@ -174,6 +174,16 @@ def write_result(out: Path, cell: Cell, result: dict) -> Path:
     return result_file
 
 
+def check_executor(executor: str, address: str | None, jobs: int) -> None:
+    """One-line errors for ``--executor`` / ``--address`` / ``--jobs`` (the leaderboard, scaling sweeps)."""
+    if executor not in EXECUTORS:
+        raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
+    if address is not None and executor != "ray":
+        raise ConfigError(f"an address ({address}) is only for the ray executor: --executor ray --address ...")
+    if jobs < 1:
+        raise ConfigError(f"--jobs must be a positive integer, got {jobs}")
+
+
 def run_leaderboard(out="bench", *, quick: bool = False, families=None, datasets=None, resume: bool = False,
                     seed: int = 0, progress: bool = True, jobs: int = 1, budgets: dict | None = None,
                     cells: list[Cell] | None = None, executor: str = "local", address: str | None = None) -> Path:
@@ -184,12 +194,7 @@ def run_leaderboard(out="bench", *, quick: bool = False, families=None, datasets
     see ``run_cell``; ``cells`` replaces the families x datasets selection by an explicit list.
     ``executor="ray"`` runs each cell as a task on a Ray cluster instead (``address``: "auto" or
     host:port of a running cluster; None starts a local one), one CPU and torch thread per cell."""
-    if executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
-    if address is not None and executor != "ray":
-        raise ConfigError(f"an address ({address}) is only for the ray executor: --executor ray --address ...")
-    if jobs < 1:
-        raise ConfigError(f"jobs must be a positive integer, got {jobs}")
+    check_executor(executor, address, jobs)
     if jobs > 1 and executor == "ray":
         raise ConfigError("--jobs is for the local executor; on Ray the cluster's CPUs set how many cells run at once")
     started = time.perf_counter()

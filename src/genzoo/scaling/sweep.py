@@ -41,7 +41,6 @@ from ..errors import ConfigError
 from ..serialization import write_json
 
 CSV_COLUMNS = ("size", "N", "N_total", "D", "FLOPs", "FLOPs_measured", "loss", "steps", "wall_seconds")
-EXECUTORS = ("local", "ray")
 GPT_SHAPE = re.compile(r"^(\d+)x(\d+)$")
 
 
@@ -193,12 +192,9 @@ def run_sweep(cells: list[SweepCell], out, *, jobs: int = 1, executor: str = "lo
     """Run the cells not already done under ``out``; write ``results.csv`` and ``sweep.json``; return ``out``."""
     from tqdm.auto import tqdm
 
-    if executor not in EXECUTORS:
-        raise ConfigError(f"unknown executor {executor!r}; choose one of {', '.join(EXECUTORS)}")
-    if address is not None and executor != "ray":
-        raise ConfigError(f"an address ({address}) is only for the ray executor: --executor ray --address ...")
-    if jobs < 1:
-        raise ConfigError(f"--jobs must be a positive integer, got {jobs}")
+    from ..leaderboard.runner import check_executor
+
+    check_executor(executor, address, jobs)
     out = Path(out).absolute()
     out.mkdir(parents=True, exist_ok=True)
     done, todo = {}, []
