@@ -32,19 +32,6 @@ def char_gpt_dir(root, block_size: int):
     return root / "base"
 
 
-def run_cli(args, capsys):
-    """``genzoo ARGS`` in-process: (exit code, stdout, stderr)."""
-    from genzoo.cli.main import main
-
-    code = 0
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        code = e.code or 0
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
-
-
 def randomize_adapters(model, seed: int = 1, scale: float = 0.3) -> None:
     """Stand-in for training: every trainable (adapter) tensor gets random values."""
     g = torch.Generator().manual_seed(seed)

