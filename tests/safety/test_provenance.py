@@ -14,7 +14,8 @@ from PIL import Image
 
 import genzoo as gz
 from c2pa_certs import make_pki
-from genzoo.cli.main import main
+from ddpm_helpers import tiny_ddpm_dir
+from finetune_helpers import run_cli as cli
 from genzoo.safety import provenance as pv
 
 
@@ -25,22 +26,7 @@ def pki(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def ddpm_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    model = gz.build("ddpm", shape=(1, 8, 8), block_out_channels=(8, 16), attention_levels=(1,), norm_num_groups=4,
-                     num_train_timesteps=100, sample_steps=4).eval()
-    path = tmp_path_factory.mktemp("prov") / "ddpm"
-    model.save_pretrained(path)
-    return path
-
-
-def cli(args, capsys):
-    try:
-        main([str(a) for a in args])
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return tiny_ddpm_dir(tmp_path_factory.mktemp("prov"))
 
 
 def verify(path, capsys, *extra):

@@ -334,11 +334,13 @@ def demo(out: Path = typer.Option(Path("demo"), help="Where the report goes."),
 
 
 from .edit import edit  # noqa: E402  (inpainting, SDEdit img2img, DDIM interpolation)
+from .card import card  # noqa: E402  (model cards: genzoo card RUN [--write])
 from .scaling import scaling_app  # noqa: E402  (genzoo scaling sweep|fit|estimate)
 
 app.add_typer(scaling_app, name="scaling")
 
 app.command()(edit)
+app.command()(card)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -44,6 +44,7 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
     """
     import genzoo as gz
     from ..registry import MODELS
+    from ..safety.model_card import write_after_save
     from ..training import distributed
 
     cls = MODELS.get(model_name)
@@ -114,6 +115,7 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
         info["world_size"] = world.size
     if world.is_main:
         write_json(out / "run.json", info)
+        write_after_save(out)  # README.md: the model card (genzoo.safety.model_card)
         if data.info.get("canaries"):  # genzoo eval --metrics exposure reads them back
             from ..privacy.canaries import CANARIES_JSON
 

@@ -45,6 +45,20 @@ UNTRUSTED = "signingCredential.untrusted"
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 
 
+def _c2pa():
+    """The c2pa module, or a one-line error saying how to install it (the ``provenance`` extra)."""
+    import importlib.util
+
+    try:
+        import c2pa
+
+        if importlib.util.find_spec("cryptography") is None:  # the certificate checks
+            raise ImportError("No module named 'cryptography'")
+    except ImportError as e:
+        raise ConfigError(f"C2PA provenance needs c2pa-python and cryptography ({e}); pip install 'genzoo[provenance]'") from None
+    return c2pa
+
+
 def image_format(data: bytes, name: str | os.PathLike = "") -> str:
     """The MIME type of PNG or JPEG bytes (by their signature, not the file name); else a DataError."""
     for magic, mime in FORMATS.items():
@@ -62,7 +76,7 @@ class Credentials:
     subject: str
 
     def signer(self):
-        import c2pa
+        c2pa = _c2pa()
 
         return c2pa.Signer.from_info(c2pa.C2paSignerInfo(c2pa.C2paSigningAlg.ES256, self.chain, self.key, None))
 
@@ -74,6 +88,7 @@ def load_credentials(cert, key, flags: tuple[str, str] = ("--cert", "--key")) ->
     P-256 EC key (ES256), that the key belongs to the first certificate, its validity dates, and that
     the leaf is not self-signed (C2PA requires a CA-issued signing certificate).
     """
+    _c2pa()
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -202,7 +217,7 @@ def sign_file(src, dst, creds: Credentials, manifest: dict, ingredients: list[tu
     ``ingredients``: (title, file bytes) of source images, in order (the first is the parent). The
     output is written to a temporary sibling and renamed, so a failure leaves ``dst`` as it was.
     """
-    import c2pa
+    c2pa = _c2pa()
 
     src, dst = Path(src), Path(dst)
     if not src.is_file():
@@ -298,7 +313,7 @@ def save_signed(image, path, creds: Credentials | None, manifest: dict) -> Path:
 def verify_file(path, trust_anchors=None) -> dict[str, Any]:
     """Read and validate the C2PA manifest of ``path``: a dict with ``state`` (module docstring),
     ``summary`` (one line), failure codes, signer, actions, ingredients and the active manifest."""
-    import c2pa
+    c2pa = _c2pa()
 
     path = Path(path)
     if not path.is_file():
