@@ -171,7 +171,7 @@ def _sections(f: dict, license: str) -> list[str]:
                    f"(`genzoo sample {run.name}` draws from it; `gz.load` reads it).")
     out += ["", "## Model details", ""]
     shown = {k: v for k, v in (adapter or cfg).items() if k != "genzoo_version" and v not in (None, {}, [])}
-    out += ["```json", json.dumps(shown, indent=1, sort_keys=True, default=str), "```"]
+    out += [f"- {k}: `{json.dumps(v, default=str)}`" for k, v in sorted(shown.items())]
     for label, where in (("Weights", run), ("Base model weights", f["base"] if adapter else None)):
         found = weights_sha256(where) if where is not None else None
         if found is not None:
