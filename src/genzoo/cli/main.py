@@ -11,6 +11,7 @@ import typer
 from typer.exceptions import TyperException
 
 from ..errors import ConfigError, GenzooError
+from .provenance import C2PA_CERT_HELP, C2PA_KEY_HELP, provenance_app
 from .watermark import GAMMA_HELP, SEEDING_HELP, watermark_app, watermark_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -131,6 +132,8 @@ def sample(
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the U-Net (ddpm; inductor): DDIM "
                                   "1.01-1.12x faster on the 32x32 bench U-Net, after a one-time compile of ~40 s "
                                   "(first run; ~4 s once cached in ~/.cache/genzoo/inductor). Only for long jobs."),
+    c2pa_cert: Optional[Path] = typer.Option(None, "--c2pa-cert", help=C2PA_CERT_HELP),
+    c2pa_key: Optional[Path] = typer.Option(None, "--c2pa-key", help=C2PA_KEY_HELP),
 ):
     """Draw N samples from a saved model (same --seed, same samples)."""
     from .runs import sample_run
@@ -140,7 +143,7 @@ def sample(
         kw["class_labels"] = class_label
     if compile_:
         kw["compile"] = True
-    written = sample_run(run, n=n, seed=seed, out=out, base=base, **kw)
+    written = sample_run(run, n=n, seed=seed, out=out, base=base, c2pa=(c2pa_cert, c2pa_key), **kw)
     if written is not None:
         typer.echo(f"wrote {written}")
 
@@ -276,6 +279,7 @@ prefs_app = typer.Typer(help="Preference data: genzoo prefs make RUN --reward NA
                         no_args_is_help=True)
 app.add_typer(prefs_app, name="prefs")
 app.add_typer(watermark_app, name="watermark")
+app.add_typer(provenance_app, name="provenance")
 
 
 @prefs_app.command("make")
@@ -348,11 +352,13 @@ def demo(out: Path = typer.Option(Path("demo"), help="Where the report goes."),
 
 
 from .edit import edit  # noqa: E402  (inpainting, SDEdit img2img, DDIM interpolation)
+from .card import card  # noqa: E402  (model cards: genzoo card RUN [--write])
 from .scaling import scaling_app  # noqa: E402  (genzoo scaling sweep|fit|estimate)
 
 app.add_typer(scaling_app, name="scaling")
 
 app.command()(edit)
+app.command()(card)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -44,6 +44,7 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
     """
     import genzoo as gz
     from ..registry import MODELS
+    from ..safety.model_card import write_after_save
     from ..training import distributed
 
     cls = MODELS.get(model_name)
@@ -114,6 +115,7 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
         info["world_size"] = world.size
     if world.is_main:
         write_json(out / "run.json", info)
+        write_after_save(out)  # README.md: the model card (genzoo.safety.model_card)
         if data.info.get("canaries"):  # genzoo eval --metrics exposure reads them back
             from ..privacy.canaries import CANARIES_JSON
 
@@ -169,13 +171,16 @@ def text_options_for(model, source, data_name: str, args: dict, explicit: dict) 
     return out
 
 
-def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, **kw) -> Path | None:
-    """Draw ``n`` samples; write a PNG (images, 2-D), print text, or save raw tensors."""
+def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(None, None), **kw) -> Path | None:
+    """Draw ``n`` samples; write a PNG (images, 2-D), print text, or save raw tensors. ``c2pa``:
+    (certificate chain, key) PEM paths that sign the written image (``genzoo.safety.provenance``)."""
     import genzoo as gz
     from ..plotting import save_samples
+    from ..safety.provenance import credentials_for_output, sign_sample
 
     if n <= 0:
         raise ConfigError(f"-n must be a positive integer, got {n}")
+    creds = credentials_for_output(*c2pa, out=out)
     run = Path(run)
     model = gz.load(run, base=base)
     if kw.get("compile") and "compile" not in inspect.signature(model.sample).parameters:
@@ -196,7 +201,8 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, **kw) ->
         if out is None:
             return None
     out = Path(out) if out is not None else run / "samples.png"
-    save_samples(samples, out, tokenizer=_tokenizer_of(model, run) if samples.dtype == torch.long else None)
+    out = save_samples(samples, out, tokenizer=_tokenizer_of(model, run) if samples.dtype == torch.long else None)
+    sign_sample(out, creds, run, model, seed=seed, n=n, **kw)
     return out
 
 

@@ -32,6 +32,7 @@ OUTPUT_TYPES = ("pil", "tensor", "pt", "np")
 @dataclasses.dataclass
 class ImagePipelineOutput:
     images: Any
+    provenance: dict | None = None  # sampler, steps, seed: genzoo.safety.provenance.created_manifest's parameters
 
 
 def load_diffusers_ddpm(path) -> DDPM:
@@ -113,7 +114,10 @@ class DiffusionPipeline:
         x = self.model.sample(batch_size, generator=generator, steps=num_inference_steps, sampler=sampler,
                               guidance_scale=guidance_scale, class_labels=class_labels, eta=eta)
         images = to_output(x, output_type) if self.model.is_image else x
-        return ImagePipelineOutput(images) if return_dict else (images,)
+        from ..safety.provenance import generation_params  # what a C2PA manifest records (save_signed)
+
+        record = generation_params(self.model, sampler, num_inference_steps, generator, guidance_scale, class_labels)
+        return ImagePipelineOutput(images, record) if return_dict else (images,)
 
 
 def to_output(x: Tensor, output_type: str):
