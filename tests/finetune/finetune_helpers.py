@@ -1,5 +1,6 @@
 """Tiny random-weight models shared by the finetune tests."""
 import torch
+from cli_run import run_cli  # noqa: F401  (re-exported: older tests import it from here)
 
 from genzoo.models.gpt import GPT, GPTConfig
 
