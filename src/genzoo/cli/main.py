@@ -197,7 +197,7 @@ def eval_cmd(
 @app.command()
 def generate(
     run: Path = typer.Argument(..., help="A saved text model directory (genzoo or Hugging Face GPT-2)."),
-    prompt: str = typer.Argument(...),
+    prompt: str = typer.Argument("", help="The text to continue (empty with --prefix/--suffix)."),
     max_new_tokens: int = typer.Option(64, "--max-new-tokens"),
     temperature: float = typer.Option(1.0),
     top_k: Optional[int] = typer.Option(None, "--top-k"),
@@ -210,11 +210,27 @@ def generate(
     watermark_gamma: float = typer.Option(0.25, "--watermark-gamma", help=GAMMA_HELP),
     watermark_delta: float = typer.Option(2.0, "--watermark-delta", help="Bias added to the green logits."),
     watermark_seeding: str = typer.Option("lefthash", "--watermark-seeding", help=SEEDING_HELP),
+    prefix: Optional[str] = typer.Option(None, "--prefix", help="Fill in the middle: the text before the gap "
+                                         "(a model trained with --data-arg fim=...)."),
+    suffix: Optional[str] = typer.Option(None, "--suffix", help="Fill in the middle: the text after the gap."),
+    fim_mode: str = typer.Option("psm", "--fim-mode", help="psm or spm: the FIM order of the prompt."),
 ):
-    """Generate text from a prompt (Hugging Face-style text-generation pipeline)."""
+    """Generate text from a prompt (Hugging Face-style text-generation pipeline), or fill in the middle."""
     import torch
 
     from ..pipelines import pipeline
+
+    if prefix is not None or suffix is not None:
+        import genzoo as gz
+        from ..code.infill import infill
+
+        if prompt:
+            raise ConfigError("give either PROMPT or --prefix/--suffix (fill in the middle), not both")
+        middle = infill(gz.load(run, base=base), prefix or "", suffix or "", mode=fim_mode, max_new_tokens=max_new_tokens,
+                        do_sample=not greedy, temperature=temperature, top_k=top_k, top_p=top_p,
+                        generator=torch.Generator().manual_seed(seed))
+        typer.echo(f"{prefix or ''}{middle}{suffix or ''}")
+        return
 
     if base is not None:
         import genzoo as gz
