@@ -186,6 +186,11 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(No
     if kw.get("compile") and "compile" not in inspect.signature(model.sample).parameters:
         raise ConfigError(f"--compile is offered for diffusion sampling (ddpm), not {model.model_type}; drop --compile")
     gen = torch.Generator().manual_seed(seed)
+    if out is not None and Path(out).suffix == ".smi":  # molecules: one SMILES a line (genzoo.data.smiles)
+        from ..data.smiles import sample_smiles, write_smiles
+
+        write_smiles(out, sample_smiles(model, _tokenizer_of(model, run), n, gen, **kw))
+        return Path(out)
     with torch.no_grad():
         samples = model.sample(n, generator=gen, **kw)
     if out is not None and Path(out).suffix == ".safetensors":

@@ -118,7 +118,17 @@ def molecule_dataset(name: str, source, split: str, selfies: bool, block_size: i
             "curation": {"too_long": too_long, "selfies_failed": failed}}
     if not isinstance(source, str):
         info["curation"]["invalid_smiles"] = read_smiles_file(*source[1:])["invalid"]
+        info["source"] = source
     return MoleculeDataset(name, split, "text", x, tokenizer=tokenizer, info=info, smiles=smiles)
+
+
+def reference_smiles(data: MoleculeDataset) -> dict:
+    """The train and test SMILES a ``smiles:PATH`` dataset's samples are scored against."""
+    source = data.info.get("source")
+    if source is None:
+        raise DataError(f"{data.name!r} is not a smiles:PATH dataset; its reference is {data.info.get('reference')!r}")
+    splits = read_smiles_file(*source[1:])
+    return {"train": list(splits["train"]), "test": list(splits["test"])}
 
 
 @register_dataset("moses")

@@ -59,6 +59,7 @@ class GPTConfig(ModelConfig):
     position: str = "learned"  # "learned" | "rope"
     rope_base: float = 10000.0
     tie_embeddings: bool = True
+    pad_token_id: int | None = None  # targets equal to it are padding: left out of loss and log_prob
 
     def __post_init__(self):
         checks = [
@@ -126,6 +127,8 @@ class GPT(GenerativeModel):
                 values["vocab_size"] = data.vocab_size
             if data.shape:
                 values["block_size"] = int(data.shape[0])
+            if data.info.get("pad_token_id") is not None:  # padded one-example rows (genzoo.data.molecules)
+                values["pad_token_id"] = int(data.info["pad_token_id"])
         return cls.config_class.from_dict({**values, **overrides})
 
     @classmethod
@@ -239,18 +242,25 @@ class GPT(GenerativeModel):
         return x.long()
 
     def token_log_probs(self, x: Tensor) -> Tensor:
-        """(B, T) log p(x_t | x_<t), with log p(x_0) from ``first_token_logits`` in column 0."""
+        """(B, T) log p(x_t | x_<t), with log p(x_0) from ``first_token_logits`` in column 0; 0 at
+        padding targets (``pad_token_id``), so sums are the log-probability of the unpadded rows."""
         x = self._check_ids(x)
         logits = self(x[:, :-1]) if x.shape[1] > 1 else None
         first = F.log_softmax(self.first_token_logits.float(), dim=-1)[x[:, :1]]
         if logits is None:
             return first
         rest = -F.cross_entropy(logits.float().transpose(1, 2), x[:, 1:], reduction="none")
-        return torch.cat([first, rest], dim=1)
+        lp = torch.cat([first, rest], dim=1)
+        return lp if self.config.pad_token_id is None else lp.masked_fill(x == self.config.pad_token_id, 0.0)
 
     def loss(self, batch) -> dict[str, Tensor]:
         x, _ = unpack_batch(batch)
         lp = self.token_log_probs(x)
+        if self.config.pad_token_id is not None:  # the mean over real (non-padding) tokens
+            real = (x != self.config.pad_token_id).float()
+            loss = -lp.sum() / real.sum().clamp_min(1)
+            nll = -lp[:, 1:].sum() / real[:, 1:].sum().clamp_min(1) if lp.shape[1] > 1 else loss
+            return {"loss": loss, "next_token_nll": nll.detach()}
         loss = -lp.mean()
         return {"loss": loss, "next_token_nll": -lp[:, 1:].mean().detach() if lp.shape[1] > 1 else loss.detach()}
 

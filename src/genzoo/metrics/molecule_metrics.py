@@ -1,0 +1,232 @@
+"""MOSES metrics of generated SMILES (Polykovskiy et al. 2020, "Molecular Sets (MOSES)", Sec. 4).
+
+``molecules(smiles, reference="moses")`` returns MOSES' ``get_all_metrics`` dict, same keys:
+
+- ``valid``: share of SMILES RDKit parses; the rest use the canonical SMILES of the valid ones (G).
+- ``unique@1000``, ``unique@10000``: |set(G[:k])| / |G[:k]| (all of G when it has fewer than k).
+- ``Novelty``: share of the distinct molecules of G absent from the train SMILES.
+- ``IntDiv`` / ``IntDiv2``: 1 - mean_x (mean_y T(x, y)^p)^(1/p) over G x G, p = 1 / 2, T the
+  Tanimoto similarity of Morgan (r=2, 1024 bits) fingerprints.
+- ``SNN/R``: mean over G of the max Tanimoto similarity to the reference set R (Test or TestSF).
+- ``Frag/R``, ``Scaf/R``: cosine similarity of BRICS-fragment / Bemis-Murcko-scaffold counts.
+- ``FCD/R``: Fréchet distance of ChemNet activations (Preuer et al. 2018; fcd_torch's weights),
+  ||mu_G - mu_R||^2 + tr(S_G + S_R - 2 (S_G S_R)^(1/2)).
+- ``Filters``: share of G passing MOSES' MCF / PAINS / atom / charge filters (``_chem.py``).
+- ``logP``, ``SA``, ``QED``, ``weight``: 1-D Wasserstein distance between the property values of G
+  and of the test set; genzoo adds their means over G (``mean_QED`` ...) and ``n`` / ``n_valid``.
+
+``reference``: "moses" (the full split; test statistics from molsets' ``test_stats.npz`` and
+``test_scaffolds_stats.npz``, MOSES' own precomputed values, read with ``allow_pickle`` as they
+hold dicts), "moses-small", or a dict of SMILES lists ``train``, ``test`` and optionally
+``test_scaffolds``. ChemNet is read with ``torch.load(weights_only=True)``.
+"""
+from __future__ import annotations
+
+import functools
+import warnings
+from collections import Counter
+
+import numpy as np
+import torch
+
+from ..errors import ConfigError, DataError
+from ..registry import register_metric
+from . import _chem
+
+PROPS = ("logP", "SA", "QED", "weight")
+
+
+# ----------------------------------------------------------------------------- statistics of a set
+def _describe_all(smiles: list[str], pool=None) -> list:
+    from rdkit import RDLogger
+
+    RDLogger.DisableLog("rdApp.*")
+    try:
+        return list(pool.map(_chem.describe, smiles, chunksize=64) if pool is not None else map(_chem.describe, smiles))
+    finally:
+        RDLogger.EnableLog("rdApp.*")
+
+
+def set_statistics(smiles: list[str], pool=None, fcd: bool = True, batch_size: int = 512) -> dict:
+    """MOSES' intermediate statistics of a (valid) SMILES list: fingerprints, fragment and scaffold
+    counts, property values, ChemNet mean and covariance."""
+    rows = [r for r in _describe_all(list(smiles), pool) if r is not None]
+    stats = {"fps": np.unpackbits(np.stack([r[0] for r in rows]), axis=1) if rows else np.zeros((0, _chem.FP_BITS), np.uint8),
+             "frag": Counter(f for r in rows for f in r[1]),
+             "scaf": Counter(r[2] for r in rows if r[2] is not None),
+             "passes": np.array([r[3] for r in rows], dtype=bool)}
+    for i, name in enumerate(PROPS):
+        stats[name] = np.array([r[4 + i] for r in rows], dtype=np.float64)
+    if fcd:
+        stats["fcd"] = chemnet_stats(list(smiles), batch_size)
+    return stats
+
+
+@functools.lru_cache(maxsize=1)
+def chemnet():
+    """fcd_torch's ChemNet (Preuer et al. 2018), its .pt read with ``weights_only=True``."""
+    import os
+
+    import fcd_torch
+    from fcd_torch.utils import load_imported_model
+
+    path = os.path.join(os.path.dirname(fcd_torch.__file__), "ChemNet_v0.13_pretrained.pt")
+    return load_imported_model(torch.load(path, weights_only=True)).eval()
+
+
+def chemnet_stats(smiles: list[str], batch_size: int = 512) -> dict | None:
+    """Mean and covariance of ChemNet's penultimate activations (fcd_torch's ``precalc``)."""
+    from fcd_torch.utils import SmilesDataset
+
+    if len(smiles) < 2:
+        return None
+    data = SmilesDataset(smiles, canonize=True)
+    acts = []
+    with torch.no_grad():
+        for i in range(0, len(smiles), batch_size):
+            batch = torch.stack([torch.as_tensor(data[j]) for j in range(i, min(i + batch_size, len(smiles)))])
+            acts.append(chemnet()(batch.transpose(1, 2).float()).numpy())
+    acts = np.concatenate(acts)
+    return {"mu": acts.mean(0), "sigma": np.cov(acts.T)}
+
+
+def fcd(ref: dict | None, gen: dict | None) -> float:
+    from fcd_torch.utils import calculate_frechet_distance
+
+    if ref is None or gen is None:
+        return float("nan")
+    return float(calculate_frechet_distance(ref["mu"], ref["sigma"], gen["mu"], gen["sigma"]))
+
+
+# ----------------------------------------------------------------------------- references
+def _moses_stats(split: str) -> dict:
+    from ..data.molecules import moses_file
+
+    raw = np.load(moses_file(f"dataset/data/{split}_stats.npz"), allow_pickle=True)["stats"].item()
+    stats = {"fps": raw["SNN"]["fps"], "frag": raw["Frag"]["frag"], "scaf": raw["Scaf"]["scaf"], "fcd": raw["FCD"]}
+    stats.update({name: np.asarray(raw[name]["values"], dtype=np.float64) for name in PROPS})
+    return stats
+
+
+@functools.lru_cache(maxsize=2)
+def reference_statistics(name: str) -> dict:
+    """{"train": set of SMILES, "test": stats, "test_scaffolds": stats} of "moses" or "moses-small"."""
+    from ..data.molecules import moses_smiles
+
+    if name == "moses":
+        return {"train": frozenset(moses_smiles("train")), "test": _moses_stats("test"),
+                "test_scaffolds": _moses_stats("test_scaffolds")}
+    if name == "moses-small":
+        return {"train": frozenset(moses_smiles("train", True)),
+                **{s: set_statistics(moses_smiles(s, True)) for s in ("test", "test_scaffolds")}}
+    raise ConfigError(f"unknown molecule reference {name!r}; use 'moses', 'moses-small' or a dict of SMILES lists")
+
+
+def _reference(reference, pool) -> dict:
+    if isinstance(reference, str):
+        return reference_statistics(reference)
+    if not isinstance(reference, dict) or "test" not in reference or "train" not in reference:
+        raise ConfigError("reference must be 'moses', 'moses-small' or a dict with SMILES lists 'train' and 'test' "
+                          "(and optionally 'test_scaffolds')")
+    out = {"train": frozenset(reference["train"]), "test": set_statistics(list(reference["test"]), pool)}
+    if reference.get("test_scaffolds"):
+        out["test_scaffolds"] = set_statistics(list(reference["test_scaffolds"]), pool)
+    return out
+
+
+# ----------------------------------------------------------------------------- the metrics
+def agg_tanimoto(ref_fps: np.ndarray, gen_fps: np.ndarray, agg: str = "max", p: int = 1, batch: int = 5000) -> float:
+    """MOSES' ``average_agg_tanimoto``: mean over gen of max_ref T (agg="max") or (mean_ref T^p)^(1/p)."""
+    out = np.zeros(len(gen_fps))
+    for j in range(0, len(ref_fps), batch):
+        x = torch.from_numpy(np.asarray(ref_fps[j:j + batch])).float()
+        for i in range(0, len(gen_fps), batch):
+            y = torch.from_numpy(np.asarray(gen_fps[i:i + batch])).float().T
+            tp = x @ y
+            jac = tp / (x.sum(1, keepdim=True) + y.sum(0, keepdim=True) - tp)
+            jac = torch.nan_to_num(jac, nan=1.0).double() ** p
+            part = jac.amax(0) if agg == "max" else jac.sum(0)
+            out[i:i + y.shape[1]] = np.maximum(out[i:i + y.shape[1]], part.numpy()) if agg == "max" else out[i:i + y.shape[1]] + part.numpy()
+    if agg == "mean":
+        out /= len(ref_fps)
+    return float(np.mean(out ** (1 / p)))
+
+
+def cos_similarity(ref: Counter, gen: Counter) -> float:
+    if not ref or not gen:
+        return float("nan")
+    keys = sorted(set(ref) | set(gen))
+    r = np.array([ref.get(k, 0) for k in keys], dtype=np.float64)
+    g = np.array([gen.get(k, 0) for k in keys], dtype=np.float64)
+    return float(r @ g / np.linalg.norm(r) / np.linalg.norm(g))
+
+
+def molecules(smiles, reference="moses", n_jobs: int = 1, k=(1000, 10000), fcd_metric: bool = True,
+              batch_size: int = 512) -> dict[str, float]:
+    """MOSES metrics of ``smiles`` against ``reference`` (see the module docstring); ``n_jobs``
+    processes for the RDKit work (fork), ``fcd_metric=False`` skips ChemNet (the slow part on CPU)."""
+    from scipy.stats import wasserstein_distance
+
+    smiles = [s if isinstance(s, str) else "" for s in smiles]
+    if not smiles:
+        raise DataError("no SMILES to score; pass a non-empty list")
+    if not isinstance(n_jobs, int) or n_jobs < 1:
+        raise ConfigError(f"n_jobs must be a positive integer, got {n_jobs!r}")
+    pool = None
+    if n_jobs > 1:
+        import multiprocessing
+
+        pool = multiprocessing.get_context("fork").Pool(n_jobs)
+    try:
+        ref = _reference(reference, pool)
+        canon = _chem.canonical_many(smiles, pool)
+        gen = [c for c in canon if c is not None]
+        out: dict[str, float] = {"n": len(smiles), "n_valid": len(gen), "valid": len(gen) / len(smiles)}
+        for kk in (k if isinstance(k, (list, tuple)) else [k]):
+            if len(gen) < kk:
+                warnings.warn(f"unique@{kk} is computed on {len(gen)} valid molecules, fewer than {kk}")
+            head = gen[:kk]
+            out[f"unique@{kk}"] = len(set(head)) / len(head) if head else float("nan")
+        if not gen:
+            return out
+        stats = set_statistics(gen, pool, fcd=fcd_metric, batch_size=batch_size)
+    finally:
+        if pool is not None:
+            pool.close()
+            pool.join()
+    for split, tag in (("test", "Test"), ("test_scaffolds", "TestSF")):
+        if split not in ref:
+            continue
+        r = ref[split]
+        if fcd_metric:
+            out[f"FCD/{tag}"] = fcd(r["fcd"], stats["fcd"])
+        out[f"SNN/{tag}"] = agg_tanimoto(r["fps"], stats["fps"], "max")
+        out[f"Frag/{tag}"] = cos_similarity(r["frag"], stats["frag"])
+        out[f"Scaf/{tag}"] = cos_similarity(r["scaf"], stats["scaf"])
+    out["IntDiv"] = 1 - agg_tanimoto(stats["fps"], stats["fps"], "mean", p=1)
+    out["IntDiv2"] = 1 - agg_tanimoto(stats["fps"], stats["fps"], "mean", p=2)
+    out["Filters"] = float(stats["passes"].mean())
+    for name in PROPS:
+        out[name] = float(wasserstein_distance(ref["test"][name], stats[name]))
+        out[f"mean_{name}"] = float(stats[name].mean())
+    distinct = set(gen)
+    out["Novelty"] = len(distinct - ref["train"]) / len(distinct)
+    return out
+
+
+@register_metric("moses")
+def moses_metric(model, data, num_samples: int | None = None, generator: torch.Generator | None = None,
+                 n_jobs: int = 1, **_) -> dict[str, float]:
+    """Sample ``num_samples`` molecules (default: the split's size) and score them with ``molecules``
+    against the dataset's reference (moses / moses-small, or a ``smiles:PATH`` file's own splits)."""
+    from ..data.molecules import MoleculeDataset, reference_smiles
+    from ..data.smiles import sample_smiles
+
+    if not isinstance(data, MoleculeDataset):
+        raise DataError(f"the moses metrics score molecules; use --data moses, moses-small or smiles:PATH, not {data.name!r}")
+    tok = getattr(model, "tokenizer", None) or data.tokenizer
+    smiles = sample_smiles(model, tok, num_samples or len(data), generator)
+    ref = data.info["reference"]
+    if ref not in ("moses", "moses-small"):
+        ref = reference_smiles(data)
+    return molecules(smiles, reference=ref, n_jobs=n_jobs)
