@@ -12,6 +12,8 @@ $(STAMP): pyproject.toml
 	# torch first, pinned: the CPU wheel that lies on disk (an unpinned torch pulls a CUDA build)
 	$(BIN)/python -m pip install --quiet torch==2.13.0
 	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
+	# the MOSES data files (docs/molecules.md): --no-deps, molsets' own pins (pomegranate) no longer build
+	$(BIN)/python -m pip install --quiet --no-deps molsets==0.3.1
 	touch $(STAMP)
 
 demo: $(STAMP)

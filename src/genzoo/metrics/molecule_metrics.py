@@ -91,11 +91,14 @@ def chemnet_stats(smiles: list[str], batch_size: int = 512) -> dict | None:
 
 
 def fcd(ref: dict | None, gen: dict | None) -> float:
-    from fcd_torch.utils import calculate_frechet_distance
+    """Fréchet distance of the ChemNet statistics with genzoo's ``frechet_distance`` (the trace of
+    (S_G S_R)^(1/2) from an eigendecomposition: same value as fcd_torch's ``scipy.linalg.sqrtm``,
+    which takes ~13 s for 512x512 on CPU with SciPy 1.17)."""
+    from .fid import frechet_distance
 
     if ref is None or gen is None:
         return float("nan")
-    return float(calculate_frechet_distance(ref["mu"], ref["sigma"], gen["mu"], gen["sigma"]))
+    return frechet_distance(*(torch.as_tensor(np.asarray(v)) for v in (ref["mu"], ref["sigma"], gen["mu"], gen["sigma"])))
 
 
 # ----------------------------------------------------------------------------- references
