@@ -104,15 +104,17 @@ def _regex_ids(tokenizer: Tokenizer, strings: list[str]) -> tuple[np.ndarray | N
 
 def decode_rows(tokenizer: Tokenizer, rows) -> list[str]:
     """Sampled id rows -> SMILES strings: drop a leading EOS, cut at the next EOS, fuse the tokens;
-    SELFIES rows are decoded to SMILES ('' where the selfies package cannot)."""
+    SELFIES rows are decoded to SMILES ('' where the selfies package cannot). A row holding a
+    special token (unknown, padding, marker) before its EOS is '' (an invalid molecule)."""
     eos, fmt = tokenizer.eos_token_id, molecule_format(tokenizer)
+    special = {tokenizer.hf.token_to_id(t) for t in (UNK, PAD, *MARKERS.values())} - {None}
     if hasattr(rows, "tolist"):
         rows = rows.tolist()
     texts = []
     for r in rows:
         r = r[1:] if r and r[0] == eos else r
         r = r[: r.index(eos)] if eos in r else r
-        texts.append(tokenizer.decode(r))
+        texts.append("" if special.intersection(r) else tokenizer.decode(r))  # '' counts as invalid
     return [selfies_to_smiles(t) for t in texts] if fmt == "selfies" else texts
 
 

@@ -164,6 +164,12 @@ def cos_similarity(ref: Counter, gen: Counter) -> float:
     return float(r @ g / np.linalg.norm(r) / np.linalg.norm(g))
 
 
+def _keys(ref: dict, fcd_metric: bool) -> list[str]:
+    tags = [tag for split, tag in (("test", "Test"), ("test_scaffolds", "TestSF")) if split in ref]
+    keys = [f"{m}/{t}" for t in tags for m in (("FCD", "SNN", "Frag", "Scaf") if fcd_metric else ("SNN", "Frag", "Scaf"))]
+    return keys + ["IntDiv", "IntDiv2", "Filters"] + [k for p in PROPS for k in (p, f"mean_{p}")] + ["Novelty"]
+
+
 def molecules(smiles, reference="moses", n_jobs: int = 1, k=(1000, 10000), fcd_metric: bool = True,
               batch_size: int = 512) -> dict[str, float]:
     """MOSES metrics of ``smiles`` against ``reference`` (see the module docstring); ``n_jobs``
@@ -190,8 +196,8 @@ def molecules(smiles, reference="moses", n_jobs: int = 1, k=(1000, 10000), fcd_m
                 warnings.warn(f"unique@{kk} is computed on {len(gen)} valid molecules, fewer than {kk}")
             head = gen[:kk]
             out[f"unique@{kk}"] = len(set(head)) / len(head) if head else float("nan")
-        if not gen:
-            return out
+        if not gen:  # the same keys, NaN where nothing valid is left to score
+            return {**out, **{k: float("nan") for k in _keys(ref, fcd_metric)}}
         stats = set_statistics(gen, pool, fcd=fcd_metric, batch_size=batch_size)
     finally:
         if pool is not None:
