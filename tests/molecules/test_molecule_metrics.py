@@ -34,19 +34,19 @@ def test_valid_unique_novelty_by_hand():
 
 
 def test_fcd_of_a_set_with_itself_is_zero():
-    test = list(moses_smiles("test", True))[:60]
+    test = list(moses_smiles("test", True))[:30]
     out = gz.metrics.molecules(test, reference={"train": [], "test": test}, k=(10,))
     assert abs(out["FCD/Test"]) < 1e-3 and out["SNN/Test"] == 1.0 and out["Frag/Test"] == pytest.approx(1.0)
     assert out["Novelty"] == 1.0 and out["logP"] == 0.0
 
 
 def test_our_statistics_reproduce_moses_precomputed_test_stats():
-    stats, test = _moses_stats("test"), list(moses_smiles("test"))[:40]
+    stats, test = _moses_stats("test"), list(moses_smiles("test"))[:20]
     ours = set_statistics(test, fcd=False)
-    assert np.array_equal(ours["fps"], stats["fps"][:40])
+    assert np.array_equal(ours["fps"], stats["fps"][:20])
     for name in ("logP", "SA", "QED", "weight"):
-        assert np.allclose(ours[name], stats[name][:40], rtol=0, atol=1e-9), name
-    assert all(stats["frag"][f] >= c for f, c in ours["frag"].items())  # our counts of 40 are within MOSES' of all
+        assert np.allclose(ours[name], stats[name][:20], rtol=0, atol=1e-9), name
+    assert all(stats["frag"][f] >= c for f, c in ours["frag"].items())  # our counts of 20 are within MOSES' of all
 
 
 def test_filters_reject_charges_foreign_atoms_and_big_rings():

@@ -36,7 +36,7 @@ def test_gpt_leaves_padding_out_of_loss_and_log_prob(tmp_path):
 def test_gpt_trains_and_samples_smiles_file(tmp_path, capsys):
     path = write(tmp_path, MOLS * 2)
     run = tmp_path / "gpt"
-    code, _, err = run_cli(["train", "gpt", "--data", f"smiles:{path}", "--steps", "40", "--batch-size", "16",
+    code, _, err = run_cli(["train", "gpt", "--data", f"smiles:{path}", "--steps", "20", "--batch-size", "16",
                             "--set", "n_layer=1", "--set", "n_embd=32", "--set", "n_head=2", "--out", run,
                             "--no-progress"], capsys)
     assert code == 0, err
@@ -60,3 +60,40 @@ def test_text_vae_trains_on_molecules_and_samples_strings(tmp_path):
     first = sample_smiles(model, data.tokenizer, 6, torch.Generator().manual_seed(0), batch_size=4)
     again = sample_smiles(model, data.tokenizer, 6, torch.Generator().manual_seed(0), batch_size=4)
     assert len(first) == 6 and first == again and all(isinstance(s, str) for s in first)
+
+
+def test_property_condition_token_and_conditional_sampling(tmp_path, capsys):
+    from genzoo.data.mol_condition import condition_ids, values
+
+    path = write(tmp_path, MOLS * 2)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = load_dataset(f"smiles:{path}", block_size=32, condition="qed")
+    ids = condition_ids(data.tokenizer)
+    assert set(ids) == {"qed=low", "qed=mid", "qed=high"} and set(data.x[:, 1].tolist()) <= set(ids.values())
+    qed = values("qed", data.smiles)
+    high = data.x[:, 1] == ids["qed=high"]
+    low = data.x[:, 1] == ids["qed=low"]
+    assert high.any() and low.any() and qed[high.numpy()].min() >= qed[low.numpy()].max()
+    assert decode_rows_back(data) == data.smiles  # the bin token is dropped when decoding
+    torch.manual_seed(0)
+    model = gz.build("gpt", data, n_layer=1, n_head=2, n_embd=16)
+    gz.Trainer(model, data, steps=3, batch_size=8, progress=False).fit()
+    a = sample_smiles(model, data.tokenizer, 5, torch.Generator().manual_seed(1), condition="qed=high")
+    assert a == sample_smiles(model, data.tokenizer, 5, torch.Generator().manual_seed(1), condition="qed=high")
+    model.save_pretrained(tmp_path / "cond")
+    code, _, err = run_cli(["sample", tmp_path / "cond", "-n", "3", "--condition", "qed=extreme", "--out",
+                            tmp_path / "x.smi"], capsys)
+    assert code == 2 and "'qed=extreme' is not a condition this model was trained with; use one of qed=low" in err
+    plain = _data(tmp_path)
+    model = gz.build("gpt", plain, n_layer=1, n_head=2, n_embd=16)
+    model.save_pretrained(tmp_path / "plain")
+    code, _, err = run_cli(["sample", tmp_path / "plain", "-n", "3", "--condition", "qed=high", "--out",
+                            tmp_path / "y.smi"], capsys)
+    assert code == 2 and "trained without a condition" in err
+
+
+def decode_rows_back(data):
+    from genzoo.data.smiles import decode_rows
+
+    return decode_rows(data.tokenizer, data.x)

@@ -128,6 +128,8 @@ def sample(
     sampler: Optional[str] = typer.Option(None, help="Sampler name (diffusion), e.g. ddim, dpm++2m."),
     guidance_scale: Optional[float] = typer.Option(None, "--guidance-scale"),
     class_label: Optional[int] = typer.Option(None, "--class-label"),
+    condition: Optional[str] = typer.Option(None, "--condition", help="Molecules (--out FILE.smi): a property bin "
+                                            "the GPT was trained with (--data-arg condition=qed), e.g. qed=high."),
     base: Optional[Path] = typer.Option(None, "--base", help=BASE_HELP),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the U-Net (ddpm; inductor): DDIM "
                                   "1.01-1.12x faster on the 32x32 bench U-Net, after a one-time compile of ~40 s "
@@ -141,6 +143,8 @@ def sample(
     kw = {k: v for k, v in dict(steps=steps, sampler=sampler, guidance_scale=guidance_scale).items() if v is not None}
     if class_label is not None:
         kw["class_labels"] = class_label
+    if condition is not None:
+        kw["condition"] = condition
     if compile_:
         kw["compile"] = True
     written = sample_run(run, n=n, seed=seed, out=out, base=base, c2pa=(c2pa_cert, c2pa_key), **kw)

@@ -186,6 +186,8 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(No
     if kw.get("compile") and "compile" not in inspect.signature(model.sample).parameters:
         raise ConfigError(f"--compile is offered for diffusion sampling (ddpm), not {model.model_type}; drop --compile")
     gen = torch.Generator().manual_seed(seed)
+    if "condition" in kw and (out is None or Path(out).suffix != ".smi"):
+        raise ConfigError("--condition draws molecules: write them with --out FILE.smi")
     if out is not None and Path(out).suffix == ".smi":  # molecules: one SMILES a line (genzoo.data.smiles)
         from ..data.smiles import sample_smiles, write_smiles
 

@@ -16,6 +16,7 @@ Each row is ``[EOS, tokens, EOS, PAD...]`` of ``block_size`` ids (``genzoo.data.
 64, MOSES' longest SMILES has 57 tokens); molecules that do not fit are skipped and counted. The
 vocabulary is built on the train split (``selfies=True``: SELFIES symbols). ``ds.smiles`` holds the
 SMILES of the rows, ``info["reference"]`` what ``genzoo.metrics.molecules`` compares samples with.
+``condition="qed"`` (or ``"logp"``) puts a property-bin token after BOS (``mol_condition.py``).
 """
 from __future__ import annotations
 
@@ -25,8 +26,12 @@ import importlib.util
 import warnings
 from pathlib import Path
 
+import numpy as np
+import torch
+
 from ..errors import DataError
 from ..registry import register_dataset
+from . import mol_condition
 from .base import GenDataset
 from .common import check_split
 from .smiles import build_tokenizer, encode_rows, smiles_to_selfies
@@ -82,10 +87,15 @@ def _check_block(block_size) -> None:
 
 
 @functools.lru_cache(maxsize=4)
-def _vocab(source, selfies: bool) -> Tokenizer:
+def _vocab(source, selfies: bool, prop: str | None = None) -> Tokenizer:
     train = _source_smiles(source, "train")
     strings = [t for t in smiles_to_selfies(list(train)) if t is not None] if selfies else list(train)
-    return build_tokenizer(strings, selfies)
+    return build_tokenizer(strings, selfies, mol_condition.all_tokens(prop))
+
+
+@functools.lru_cache(maxsize=4)
+def _edges(source, prop: str) -> tuple[float, float]:
+    return mol_condition.edges(prop, _source_smiles(source, "train"))
 
 
 def _source_smiles(source, split: str) -> tuple[str, ...]:
@@ -94,11 +104,13 @@ def _source_smiles(source, split: str) -> tuple[str, ...]:
     return read_smiles_file(*source[1:])[split]
 
 
-def molecule_dataset(name: str, source, split: str, selfies: bool, block_size: int, tokenizer) -> MoleculeDataset:
+def molecule_dataset(name: str, source, split: str, selfies: bool, block_size: int, tokenizer,
+                     condition=None) -> MoleculeDataset:
     _check_block(block_size)
+    prop = mol_condition.check_property(condition)
     smiles = list(_source_smiles(source, split))
     if tokenizer is None:
-        tokenizer = _vocab(source, bool(selfies))
+        tokenizer = _vocab(source, bool(selfies), prop)
     elif not isinstance(tokenizer, Tokenizer):
         raise DataError(f"tokenizer must be a genzoo Tokenizer (the model's), got {tokenizer!r}")
     strings, failed = smiles, 0
@@ -106,16 +118,23 @@ def molecule_dataset(name: str, source, split: str, selfies: bool, block_size: i
         pairs = [(s, t) for s, t in zip(smiles, smiles_to_selfies(smiles)) if t is not None]
         failed = len(smiles) - len(pairs)
         smiles, strings = [s for s, _ in pairs], [t for _, t in pairs]
-    x, kept = encode_rows(tokenizer, strings, block_size)
+    x, kept = encode_rows(tokenizer, strings, block_size - (prop is not None))
     smiles = [s for s, k in zip(smiles, kept) if k]
+    if prop is not None:  # [EOS, <|prop=bin|>, tokens, EOS, PAD...]
+        cuts = _edges(source, prop)
+        bins = torch.from_numpy(mol_condition.bin_ids(tokenizer, prop, smiles, cuts).astype(np.int32))
+        x = torch.cat([x[:, :1], bins[:, None], x[:, 1:]], 1)
     if not len(x):
         raise DataError(f"the {split} split of {name!r} has no molecule that fits block_size={block_size}")
     too_long = int((~kept).sum())
     if too_long:
         warnings.warn(f"{name} {split}: skipped {too_long} molecules longer than block_size-2={block_size - 2} tokens")
-    info = {"options": {"selfies": bool(selfies), "block_size": block_size}, "pad_token_id": tokenizer.pad_token_id,
+    info = {"options": {"selfies": bool(selfies), "block_size": block_size, **({"condition": prop} if prop else {})},
+            "pad_token_id": tokenizer.pad_token_id,
             "block_size": block_size, "reference": source if isinstance(source, str) else name,
             "curation": {"too_long": too_long, "selfies_failed": failed}}
+    if prop is not None:
+        info["condition"] = {"property": prop, "tertiles": list(_edges(source, prop))}
     if not isinstance(source, str):
         info["curation"]["invalid_smiles"] = read_smiles_file(*source[1:])["invalid"]
         info["source"] = source
@@ -132,17 +151,19 @@ def reference_smiles(data: MoleculeDataset) -> dict:
 
 
 @register_dataset("moses")
-def moses(split: str = "train", selfies: bool = False, block_size: int = 64, tokenizer=None) -> MoleculeDataset:
+def moses(split: str = "train", selfies: bool = False, block_size: int = 64, tokenizer=None,
+          condition=None) -> MoleculeDataset:
     """MOSES: train / test / test_scaffolds SMILES (see the module docstring)."""
     check_split("moses", split, MOSES_SPLITS)
-    return molecule_dataset("moses", "moses", split, selfies, block_size, tokenizer)
+    return molecule_dataset("moses", "moses", split, selfies, block_size, tokenizer, condition)
 
 
 @register_dataset("moses-small")
-def moses_small(split: str = "train", selfies: bool = False, block_size: int = 64, tokenizer=None) -> MoleculeDataset:
+def moses_small(split: str = "train", selfies: bool = False, block_size: int = 64, tokenizer=None,
+                condition=None) -> MoleculeDataset:
     """Every k-th molecule of MOSES: 20,000 train, 2,000 test and 2,000 test_scaffolds."""
     check_split("moses-small", split, MOSES_SPLITS)
-    return molecule_dataset("moses-small", "moses-small", split, selfies, block_size, tokenizer)
+    return molecule_dataset("moses-small", "moses-small", split, selfies, block_size, tokenizer, condition)
 
 
 @functools.lru_cache(maxsize=4)
@@ -173,7 +194,7 @@ def read_smiles_file(path: str, mtime_ns: int = 0, size: int = 0) -> dict:
 
 @register_dataset("smiles:")
 def smiles_file(path: str, split: str = "train", selfies: bool = False, block_size: int = 64,
-                tokenizer=None) -> MoleculeDataset:
+                tokenizer=None, condition=None) -> MoleculeDataset:
     """``smiles:PATH``: a user's file of SMILES, one a line (see the module docstring)."""
     check_split(f"smiles:{path}", split)
     p = Path(path).expanduser()
@@ -181,4 +202,4 @@ def smiles_file(path: str, split: str = "train", selfies: bool = False, block_si
         raise DataError(f"smiles file {path!r} not found; pass smiles:PATH with a file of one SMILES a line")
     stat = p.stat()
     return molecule_dataset(f"smiles:{path}", ("file", str(p.resolve()), stat.st_mtime_ns, stat.st_size), split,
-                            selfies, block_size, tokenizer)
+                            selfies, block_size, tokenizer, condition)

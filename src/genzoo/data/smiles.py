@@ -37,15 +37,16 @@ def split_tokens(text: str, selfies: bool = False) -> list[str]:
     return re.findall(SELFIES_REGEX if selfies else SMILES_REGEX, text)
 
 
-def build_tokenizer(strings: list[str], selfies: bool = False) -> Tokenizer:
-    """WordLevel vocabulary over the regex tokens of ``strings``: specials first, then sorted tokens."""
+def build_tokenizer(strings: list[str], selfies: bool = False, extra_specials: list[str] = ()) -> Tokenizer:
+    """WordLevel vocabulary over the regex tokens of ``strings``: specials first (then
+    ``extra_specials``, e.g. property-bin tokens), then the sorted tokens."""
     seen: set[str] = set()
     pattern = SELFIES_REGEX if selfies else SMILES_REGEX
     rx = re.compile(pattern)
     for s in strings:
         seen.update(rx.findall(s))
     marker = MARKERS["selfies" if selfies else "smiles"]
-    specials = [EOS, UNK, PAD, marker]
+    specials = [EOS, UNK, PAD, marker, *extra_specials]
     vocab = {t: i for i, t in enumerate(specials + sorted(seen))}
     hf = HFTokenizer(models.WordLevel(vocab, unk_token=UNK))
     hf.pre_tokenizer = pre_tokenizers.Split(Regex(pattern), behavior="isolated")
@@ -104,15 +105,20 @@ def _regex_ids(tokenizer: Tokenizer, strings: list[str]) -> tuple[np.ndarray | N
 
 def decode_rows(tokenizer: Tokenizer, rows) -> list[str]:
     """Sampled id rows -> SMILES strings: drop a leading EOS, cut at the next EOS, fuse the tokens;
-    SELFIES rows are decoded to SMILES ('' where the selfies package cannot). A row holding a
-    special token (unknown, padding, marker) before its EOS is '' (an invalid molecule)."""
+    SELFIES rows are decoded to SMILES ('' where the selfies package cannot). A condition token after
+    BOS is dropped; a row holding another special token before its EOS is '' (an invalid molecule)."""
     eos, fmt = tokenizer.eos_token_id, molecule_format(tokenizer)
+    from .mol_condition import condition_ids
+
     special = {tokenizer.hf.token_to_id(t) for t in (UNK, PAD, *MARKERS.values())} - {None}
+    conditions = set(condition_ids(tokenizer).values())
+    special |= conditions
     if hasattr(rows, "tolist"):
         rows = rows.tolist()
     texts = []
     for r in rows:
         r = r[1:] if r and r[0] == eos else r
+        r = r[1:] if r and r[0] in conditions else r  # a property-bin token after BOS (mol_condition.py)
         r = r[: r.index(eos)] if eos in r else r
         texts.append("" if special.intersection(r) else tokenizer.decode(r))  # '' counts as invalid
     return [selfies_to_smiles(t) for t in texts] if fmt == "selfies" else texts
@@ -142,28 +148,40 @@ def smiles_to_selfies(smiles: list[str]) -> list[str | None]:
 
 @torch.no_grad()
 def sample_smiles(model, tokenizer: Tokenizer, n: int, generator: torch.Generator | None = None,
-                  batch_size: int = 500, temperature: float = 1.0) -> list[str]:
+                  batch_size: int = 500, temperature: float = 1.0, condition: str | None = None) -> list[str]:
     """``n`` SMILES from a model trained on molecule rows, drawn ``batch_size`` at a time with one
     generator (same seed, same list). A GPT stops each row at its EOS (``generate``); any other
-    family draws whole rows with ``model.sample``."""
+    family draws whole rows with ``model.sample``. ``condition`` ("qed=high"): a GPT trained with
+    ``condition=qed`` continues ``[EOS, <|qed=high|>]`` (``mol_condition.py``)."""
     if n <= 0:
         raise ConfigError(f"the number of molecules must be positive, got {n}")
     if molecule_format(tokenizer) is None:
         raise DataError("this model was not trained on a molecule dataset (moses, moses-small, smiles:PATH); "
                         "its samples are not SMILES")
+    is_gpt = hasattr(model, "first_token_logits") and hasattr(model, "generate")
+    prompt = None
+    if condition is not None:
+        from .mol_condition import prompt_id
+
+        if not is_gpt:
+            raise ConfigError(f"--condition needs a GPT trained with --data-arg condition=..., not {model.model_type!r}")
+        prompt = [tokenizer.eos_token_id, prompt_id(tokenizer, condition)]
     model.eval()
     out: list[str] = []
     for start in range(0, n, batch_size):
         b = min(batch_size, n - start)
-        if hasattr(model, "first_token_logits") and hasattr(model, "generate"):
+        if is_gpt:
             from ..utils import model_device
 
-            probs = torch.softmax(model.first_token_logits.float() / temperature, -1).expand(b, -1)
-            gen_device = generator.device if generator is not None else torch.device("cpu")
-            first = torch.multinomial(probs.to(gen_device), 1, generator=generator).to(model_device(model))
-            rows = model.generate(first, None, generator=generator, max_new_tokens=model.config.block_size - 1,
-                                  do_sample=True, temperature=temperature, eos_token_id=tokenizer.eos_token_id,
-                                  pad_token_id=tokenizer.pad_token_id)
+            if prompt is None:
+                probs = torch.softmax(model.first_token_logits.float() / temperature, -1).expand(b, -1)
+                gen_device = generator.device if generator is not None else torch.device("cpu")
+                first = torch.multinomial(probs.to(gen_device), 1, generator=generator)
+            else:
+                first = torch.tensor([prompt]).expand(b, -1)
+            rows = model.generate(first.to(model_device(model)), None, generator=generator, do_sample=True,
+                                  max_new_tokens=model.config.block_size - first.shape[1], temperature=temperature,
+                                  eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
         else:
             rows = model.sample(b, generator=generator)
         out += decode_rows(tokenizer, rows.long().cpu())
