@@ -28,7 +28,6 @@ PUBLISHED = {"CharRNN (MOSES)": {"valid": 0.9598, "unique@10000": 0.9993, "FCD/T
              "VAE (MOSES)": {"valid": 0.9528, "unique@10000": 0.9992, "FCD/Test": 0.2540}}
 COLUMNS = ["valid", "unique@1000", "unique@10000", "Novelty", "IntDiv", "IntDiv2", "FCD/Test", "FCD/TestSF", "SNN/Test",
            "Frag/Test", "Scaf/Test", "Filters", "logP", "SA", "QED", "weight"]
-OVERRIDES = {"gpt": [], "vae": []}
 
 
 def genzoo(*args: str) -> float:
@@ -39,16 +38,16 @@ def genzoo(*args: str) -> float:
     return time.perf_counter() - t
 
 
-def seconds_per_step(model: str, data: str, overrides: list[str]) -> float:
+def seconds_per_step(model: str, data: str, overrides: list[str], batch_size: int | None) -> float:
     """Seconds per optimisation step from a 10-step in-process probe (after 2 warm-up steps)."""
     import genzoo as gz
     from genzoo.data import load_dataset
 
     ds = load_dataset(data)
     sets = dict(o.split("=", 1) for o in overrides)
-    trainer = gz.Trainer(gz.build(model, ds, **sets), ds, steps=2, progress=False)
+    trainer = gz.Trainer(gz.build(model, ds, **sets), ds, steps=2, batch_size=batch_size, progress=False)
     trainer.fit()
-    trainer = gz.Trainer(gz.build(model, ds, **sets), ds, steps=10, progress=False)
+    trainer = gz.Trainer(gz.build(model, ds, **sets), ds, steps=10, batch_size=batch_size, progress=False)
     t = time.perf_counter()
     trainer.fit()
     return (time.perf_counter() - t) / 10
@@ -67,7 +66,12 @@ def main(argv=None) -> None:
     p.add_argument("--models", default="gpt,vae")
     p.add_argument("--n-jobs", type=int, default=1)
     p.add_argument("--moses-code", action="store_true", help="also time MOSES' own metric code on the same samples")
+    p.add_argument("--set", action="append", default=[], metavar="MODEL:KEY=VALUE", help="a config override, e.g. gpt:n_layer=6")
+    p.add_argument("--batch-size", action="append", default=[], metavar="MODEL:N", help="e.g. gpt:128 (default: the family's)")
+    p.add_argument("--ema-decay", type=float, default=None, help="passed to genzoo train (0: off; short runs)")
     a = p.parse_args(argv)
+    overrides = {m: [o.split(":", 1)[1] for o in a.set if o.startswith(m + ":")] for m in a.models.split(",")}
+    batch = {o.split(":")[0]: int(o.split(":")[1]) for o in a.batch_size}
     sys.path.insert(0, str(ROOT / "src"))
     import genzoo as gz
 
@@ -75,11 +79,15 @@ def main(argv=None) -> None:
     results = {"data": a.data, "budget_minutes": a.budget_minutes, "num_samples": a.num_samples, "models": {}}
     for model in a.models.split(","):
         run = a.out / model
-        per_step = seconds_per_step(model, a.data, OVERRIDES[model])
+        per_step = seconds_per_step(model, a.data, overrides[model], batch.get(model))
         steps = max(10, int(a.budget_minutes * 60 / per_step))
         cmd = ["train", model, "--data", a.data, "--steps", str(steps), "--out", str(run), "--overwrite", "--no-progress"]
-        for o in OVERRIDES[model]:
+        for o in overrides[model]:
             cmd += ["--set", o]
+        if model in batch:
+            cmd += ["--batch-size", str(batch[model])]
+        if a.ema_decay is not None:
+            cmd += ["--ema-decay", str(a.ema_decay)]
         train_s = genzoo(*cmd)
         smi = run / "samples.smi"
         sample_s = genzoo("sample", str(run), "-n", str(a.num_samples), "--out", str(smi))
