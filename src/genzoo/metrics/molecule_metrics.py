@@ -125,12 +125,18 @@ def reference_statistics(name: str) -> dict:
     raise ConfigError(f"unknown molecule reference {name!r}; use 'moses', 'moses-small' or a dict of SMILES lists")
 
 
+def _check_reference(reference) -> None:
+    if isinstance(reference, str) and reference not in ("moses", "moses-small"):
+        raise ConfigError(f"unknown molecule reference {reference!r}; use 'moses', 'moses-small' or a dict of SMILES lists")
+    if not isinstance(reference, str) and (not isinstance(reference, dict) or "test" not in reference
+                                           or "train" not in reference):
+        raise ConfigError("reference must be 'moses', 'moses-small' or a dict with SMILES lists 'train' and 'test' "
+                          "(and optionally 'test_scaffolds')")
+
+
 def _reference(reference, pool) -> dict:
     if isinstance(reference, str):
         return reference_statistics(reference)
-    if not isinstance(reference, dict) or "test" not in reference or "train" not in reference:
-        raise ConfigError("reference must be 'moses', 'moses-small' or a dict with SMILES lists 'train' and 'test' "
-                          "(and optionally 'test_scaffolds')")
     out = {"train": frozenset(reference["train"]), "test": set_statistics(list(reference["test"]), pool)}
     if reference.get("test_scaffolds"):
         out["test_scaffolds"] = set_statistics(list(reference["test_scaffolds"]), pool)
@@ -164,8 +170,9 @@ def cos_similarity(ref: Counter, gen: Counter) -> float:
     return float(r @ g / np.linalg.norm(r) / np.linalg.norm(g))
 
 
-def _keys(ref: dict, fcd_metric: bool) -> list[str]:
-    tags = [tag for split, tag in (("test", "Test"), ("test_scaffolds", "TestSF")) if split in ref]
+def _keys(reference, fcd_metric: bool) -> list[str]:
+    has_sf = isinstance(reference, str) or bool(reference.get("test_scaffolds"))
+    tags = ["Test", "TestSF"] if has_sf else ["Test"]
     keys = [f"{m}/{t}" for t in tags for m in (("FCD", "SNN", "Frag", "Scaf") if fcd_metric else ("SNN", "Frag", "Scaf"))]
     return keys + ["IntDiv", "IntDiv2", "Filters"] + [k for p in PROPS for k in (p, f"mean_{p}")] + ["Novelty"]
 
@@ -181,13 +188,13 @@ def molecules(smiles, reference="moses", n_jobs: int = 1, k=(1000, 10000), fcd_m
         raise DataError("no SMILES to score; pass a non-empty list")
     if not isinstance(n_jobs, int) or n_jobs < 1:
         raise ConfigError(f"n_jobs must be a positive integer, got {n_jobs!r}")
+    _check_reference(reference)
     pool = None
     if n_jobs > 1:
         import multiprocessing
 
         pool = multiprocessing.get_context("fork").Pool(n_jobs)
     try:
-        ref = _reference(reference, pool)
         canon = _chem.canonical_many(smiles, pool)
         gen = [c for c in canon if c is not None]
         out: dict[str, float] = {"n": len(smiles), "n_valid": len(gen), "valid": len(gen) / len(smiles)}
@@ -197,7 +204,8 @@ def molecules(smiles, reference="moses", n_jobs: int = 1, k=(1000, 10000), fcd_m
             head = gen[:kk]
             out[f"unique@{kk}"] = len(set(head)) / len(head) if head else float("nan")
         if not gen:  # the same keys, NaN where nothing valid is left to score
-            return {**out, **{k: float("nan") for k in _keys(ref, fcd_metric)}}
+            return {**out, **{k: float("nan") for k in _keys(reference, fcd_metric)}}
+        ref = _reference(reference, pool)
         stats = set_statistics(gen, pool, fcd=fcd_metric, batch_size=batch_size)
     finally:
         if pool is not None:
