@@ -69,16 +69,22 @@ def main(argv=None) -> None:
     p.add_argument("--set", action="append", default=[], metavar="MODEL:KEY=VALUE", help="a config override, e.g. gpt:n_layer=6")
     p.add_argument("--batch-size", action="append", default=[], metavar="MODEL:N", help="e.g. gpt:128 (default: the family's)")
     p.add_argument("--ema-decay", type=float, default=None, help="passed to genzoo train (0: off; short runs)")
+    p.add_argument("--score-only", action="store_true", help="rescore DIR/MODEL/samples.smi of an earlier run")
     a = p.parse_args(argv)
     overrides = {m: [o.split(":", 1)[1] for o in a.set if o.startswith(m + ":")] for m in a.models.split(",")}
     batch = {o.split(":")[0]: int(o.split(":")[1]) for o in a.batch_size}
     sys.path.insert(0, str(ROOT / "src"))
-    import genzoo as gz
-
     a.out.mkdir(parents=True, exist_ok=True)
     results = {"data": a.data, "budget_minutes": a.budget_minutes, "num_samples": a.num_samples, "models": {}}
+    if a.score_only:
+        results = json.loads((a.out / "results.json").read_text())
     for model in a.models.split(","):
         run = a.out / model
+        if a.score_only:
+            row = results["models"][model]
+            row.update(score(run / "samples.smi", results["data"], a))
+            (a.out / "results.json").write_text(json.dumps(results, indent=1, default=float))
+            continue
         per_step = seconds_per_step(model, a.data, overrides[model], batch.get(model))
         steps = max(10, int(a.budget_minutes * 60 / per_step))
         cmd = ["train", model, "--data", a.data, "--steps", str(steps), "--out", str(run), "--overwrite", "--no-progress"]
@@ -91,17 +97,27 @@ def main(argv=None) -> None:
         train_s = genzoo(*cmd)
         smi = run / "samples.smi"
         sample_s = genzoo("sample", str(run), "-n", str(a.num_samples), "--out", str(smi))
-        smiles = smi.read_text().split("\n")[:-1]
-        t = time.perf_counter()
-        metrics = gz.metrics.molecules(smiles, reference=a.data, n_jobs=a.n_jobs)
         row = {"command": "genzoo " + " ".join(cmd), "steps": steps, "train_minutes": train_s / 60,
-               "sample_seconds": sample_s, "metric_seconds": time.perf_counter() - t, "metrics": metrics}
-        if a.moses_code:
-            row["moses_code"] = moses_code(smi, a.data, a.out, metrics, a.n_jobs)
+               "sample_seconds": sample_s, **score(smi, a.data, a)}
         results["models"][model] = row
         (a.out / "results.json").write_text(json.dumps(results, indent=1, default=float))
     (a.out / "table.md").write_text(table(results))
     print(table(results))
+
+
+def score(smi: Path, data: str, a) -> dict:
+    """genzoo's metrics of a samples file, timed in a fresh process (reference statistics included,
+    as MOSES' own code builds them too), and MOSES' code on the same file with ``--moses-code``."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    code = ("import json, sys, time; import genzoo as gz; s = open(sys.argv[1]).read().split('\\n')[:-1]; "
+            "t = time.perf_counter(); m = gz.metrics.molecules(s, reference=sys.argv[2], n_jobs=int(sys.argv[3])); "
+            "print(json.dumps({'metrics': m, 'metric_seconds': time.perf_counter() - t}))")
+    done = subprocess.run([sys.executable, "-c", code, str(smi), data, str(a.n_jobs)], env=env, check=True,
+                          capture_output=True, text=True)
+    row = json.loads(done.stdout.strip().splitlines()[-1])
+    if a.moses_code:
+        row["moses_code"] = moses_code(smi, data, smi.parent.parent, row["metrics"], a.n_jobs)
+    return row
 
 
 def moses_code(smi: Path, data: str, out: Path, ours: dict, n_jobs: int) -> dict:

@@ -119,17 +119,15 @@ def properties(mol) -> tuple[float, float, float, float]:
     return Crippen.MolLogP(mol), sascorer.calculateScore(mol), qed(mol), Descriptors.MolWt(mol)
 
 
-def describe(smiles: str) -> tuple | None:
+def describe(smiles: str, filters: bool = True) -> tuple | None:
     """Everything the MOSES metrics need of one (valid) molecule: (packed fingerprint bits,
-    fragments, scaffold or None, passes filters, logP, SA, QED, weight); None if invalid."""
-    from rdkit import RDLogger
-
-    RDLogger.DisableLog("rdApp.*")
+    fragments, scaffold or None, passes filters (None with ``filters=False``: reference sets),
+    logP, SA, QED, weight); None if invalid."""
     mol = get_mol(smiles)
     if mol is None:
         return None
     bits = np.packbits(_morgan().GetFingerprintAsNumPy(mol).astype(np.uint8))
-    return (bits, fragments(mol), scaffold(mol), passes_filters(mol), *properties(mol))
+    return (bits, fragments(mol), scaffold(mol), passes_filters(mol) if filters else None, *properties(mol))
 
 
 def canonical_many(smiles: list[str], pool=None) -> list[str | None]:

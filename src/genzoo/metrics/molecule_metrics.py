@@ -37,24 +37,25 @@ PROPS = ("logP", "SA", "QED", "weight")
 
 
 # ----------------------------------------------------------------------------- statistics of a set
-def _describe_all(smiles: list[str], pool=None) -> list:
+def _describe_all(smiles: list[str], pool=None, filters: bool = True) -> list:
     from rdkit import RDLogger
 
+    fn = functools.partial(_chem.describe, filters=filters)
     RDLogger.DisableLog("rdApp.*")
     try:
-        return list(pool.map(_chem.describe, smiles, chunksize=64) if pool is not None else map(_chem.describe, smiles))
+        return list(pool.map(fn, smiles, chunksize=64) if pool is not None else map(fn, smiles))
     finally:
         RDLogger.EnableLog("rdApp.*")
 
 
-def set_statistics(smiles: list[str], pool=None, fcd: bool = True, batch_size: int = 512) -> dict:
+def set_statistics(smiles: list[str], pool=None, fcd: bool = True, batch_size: int = 512, filters: bool = True) -> dict:
     """MOSES' intermediate statistics of a (valid) SMILES list: fingerprints, fragment and scaffold
-    counts, property values, ChemNet mean and covariance."""
-    rows = [r for r in _describe_all(list(smiles), pool) if r is not None]
+    counts, property values, ChemNet mean and covariance (and which pass the filters)."""
+    rows = [r for r in _describe_all(list(smiles), pool, filters) if r is not None]
     stats = {"fps": np.unpackbits(np.stack([r[0] for r in rows]), axis=1) if rows else np.zeros((0, _chem.FP_BITS), np.uint8),
              "frag": Counter(f for r in rows for f in r[1]),
              "scaf": Counter(r[2] for r in rows if r[2] is not None),
-             "passes": np.array([r[3] for r in rows], dtype=bool)}
+             "passes": np.array([bool(r[3]) for r in rows], dtype=bool)}
     for i, name in enumerate(PROPS):
         stats[name] = np.array([r[4 + i] for r in rows], dtype=np.float64)
     if fcd:
@@ -121,7 +122,7 @@ def reference_statistics(name: str) -> dict:
                 "test_scaffolds": _moses_stats("test_scaffolds")}
     if name == "moses-small":
         return {"train": frozenset(moses_smiles("train", True)),
-                **{s: set_statistics(moses_smiles(s, True)) for s in ("test", "test_scaffolds")}}
+                **{s: set_statistics(moses_smiles(s, True), filters=False) for s in ("test", "test_scaffolds")}}
     raise ConfigError(f"unknown molecule reference {name!r}; use 'moses', 'moses-small' or a dict of SMILES lists")
 
 
@@ -137,9 +138,9 @@ def _check_reference(reference) -> None:
 def _reference(reference, pool) -> dict:
     if isinstance(reference, str):
         return reference_statistics(reference)
-    out = {"train": frozenset(reference["train"]), "test": set_statistics(list(reference["test"]), pool)}
+    out = {"train": frozenset(reference["train"]), "test": set_statistics(list(reference["test"]), pool, filters=False)}
     if reference.get("test_scaffolds"):
-        out["test_scaffolds"] = set_statistics(list(reference["test_scaffolds"]), pool)
+        out["test_scaffolds"] = set_statistics(list(reference["test_scaffolds"]), pool, filters=False)
     return out
 
 
