@@ -123,7 +123,7 @@ def sample(
     run: Path = typer.Argument(..., help="A saved model directory."),
     n: int = typer.Option(64, "-n", help="Number of samples."),
     seed: int = typer.Option(0),
-    out: Optional[Path] = typer.Option(None, help="PNG (images, 2-D), .txt (text) or .safetensors (raw)."),
+    out: Optional[Path] = typer.Option(None, help="PNG (images, 2-D), .txt (text), .csv (tables) or .safetensors (raw)."),
     steps: Optional[int] = typer.Option(None, help="Sampler steps (diffusion)."),
     sampler: Optional[str] = typer.Option(None, help="Sampler name (diffusion), e.g. ddim, dpm++2m."),
     guidance_scale: Optional[float] = typer.Option(None, "--guidance-scale"),
@@ -134,6 +134,7 @@ def sample(
                                   "(first run; ~4 s once cached in ~/.cache/genzoo/inductor). Only for long jobs."),
     c2pa_cert: Optional[Path] = typer.Option(None, "--c2pa-cert", help=C2PA_CERT_HELP),
     c2pa_key: Optional[Path] = typer.Option(None, "--c2pa-key", help=C2PA_KEY_HELP),
+    condition: Optional[list[str]] = typer.Option(None, "--condition", help="Tables: COLUMN=VALUE every row must have (repeatable)."),
 ):
     """Draw N samples from a saved model (same --seed, same samples)."""
     from .runs import sample_run
@@ -143,7 +144,7 @@ def sample(
         kw["class_labels"] = class_label
     if compile_:
         kw["compile"] = True
-    written = sample_run(run, n=n, seed=seed, out=out, base=base, c2pa=(c2pa_cert, c2pa_key), **kw)
+    written = sample_run(run, n=n, seed=seed, out=out, base=base, c2pa=(c2pa_cert, c2pa_key), condition=condition, **kw)
     if written is not None:
         typer.echo(f"wrote {written}")
 

@@ -171,9 +171,10 @@ def text_options_for(model, source, data_name: str, args: dict, explicit: dict) 
     return out
 
 
-def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(None, None), **kw) -> Path | None:
-    """Draw ``n`` samples; write a PNG (images, 2-D), print text, or save raw tensors. ``c2pa``:
-    (certificate chain, key) PEM paths that sign the written image (``genzoo.safety.provenance``)."""
+def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(None, None), condition=None, **kw) -> Path | None:
+    """Draw ``n`` samples; write a PNG (images, 2-D), print text, save raw tensors, or (tables) a CSV
+    of rows with ``condition`` (``["COL=VALUE"]``) honoured. ``c2pa``: (certificate chain, key) PEM
+    paths that sign the written image (``genzoo.safety.provenance``)."""
     import genzoo as gz
     from ..plotting import save_samples
     from ..safety.provenance import credentials_for_output, sign_sample
@@ -185,6 +186,13 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(No
     model = gz.load(run, base=base)
     if kw.get("compile") and "compile" not in inspect.signature(model.sample).parameters:
         raise ConfigError(f"--compile is offered for diffusion sampling (ddpm), not {model.model_type}; drop --compile")
+    tabular = getattr(model, "table_transform", None) is not None
+    if condition and not tabular:
+        raise ConfigError(f"--condition is for models trained on tables; {run} holds a {model.model_type!r} model for other data")
+    if tabular and (condition or out is None or Path(out).suffix != ".safetensors"):
+        from .table_io import write_table_samples
+
+        return write_table_samples(model, run, n=n, seed=seed, out=out, condition=condition, **kw)
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         samples = model.sample(n, generator=gen, **kw)
@@ -227,6 +235,11 @@ def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", 
     kw = {k: v for k, v in (("num_samples", num_samples), ("max_examples", max_examples)) if v is not None}
     if any(n.startswith("pass@") for n in names):
         kw.update(code_options or {})
+    if Path(run).suffix == ".csv":  # synthetic rows of a table, from `genzoo sample` or any tool
+        from .table_io import read_table_samples
+
+        results = gz.evaluate(read_table_samples(run), load_data(data_name, split, data_args or {}), metrics=names, **kw)
+        return {k: float(v) for k, v in results.items()}
     if Path(run).suffix == ".safetensors":  # samples written by `genzoo sample --out FILE.safetensors`
         from ..serialization import load_tensors
 

@@ -115,7 +115,8 @@ class GAN(GenerativeModel):
     # --- building --------------------------------------------------------------------------
     @classmethod
     def config_for_data(cls, data, **overrides: Any) -> GANConfig:
-        conditional = str(overrides.pop("conditional", False)).lower() in ("1", "true", "yes", "on")
+        flag = str(overrides.pop("conditional", False)).lower()  # "auto": conditional when the data has labels
+        conditional = flag in ("1", "true", "yes", "on") or (flag == "auto" and data is not None and bool(data.num_classes))
         base: dict[str, Any] = {}
         if data is not None:
             base["shape"] = tuple(data.shape)
