@@ -145,12 +145,16 @@ class TableTransform:
                 return col
         raise DataError(f"the table has no column {name!r} (columns: {', '.join(self.names)})")
 
+    def one_hot_blocks(self) -> list[tuple[int, int]]:
+        """``(start, width)`` of every one-hot block: a categorical column's, a numeric column's modes."""
+        return [(start, width) if col["type"] == "categorical" else (start + 1, width - 1)
+                for col, (start, width) in zip(self.columns, self.spans)]
+
     def discrete_mask(self) -> np.ndarray:
         """True for the one-hot dimensions (categories and modes), False for the alphas."""
-        mask = np.ones(self.dim, dtype=bool)
-        for col, (start, _) in zip(self.columns, self.spans):
-            if col["type"] == "numeric":
-                mask[start] = False
+        mask = np.zeros(self.dim, dtype=bool)
+        for start, width in self.one_hot_blocks():
+            mask[start:start + width] = True
         return mask
 
     def codes(self, name: str, values) -> np.ndarray:
