@@ -31,7 +31,7 @@ def genzoo_synth(family: str, data: str, steps: int, out: Path, seed: int):
     from genzoo.cli.runs import train_run
     from genzoo.pipelines.tabular import sample_table
 
-    run = train_run(family, data, steps=steps, batch_size=256, seed=seed, out=out / "runs" / f"{family}-{data}",
+    run = train_run(family, data, steps=steps, batch_size=256, seed=seed, out=out / f"{family}-{data}",
                     overwrite=True, progress=False)
     n = len(gz.load_dataset(data, split="train"))
     return sample_table(gz.load(run), n, generator=torch.Generator().manual_seed(seed))
@@ -94,11 +94,12 @@ def verdict(rows: list[dict]) -> str:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--out", type=Path, required=True)
-    p.add_argument("--data", default=",".join(DATASETS[:3]))
+    p.add_argument("--data", default=",".join(DATASETS))
     p.add_argument("--models", default=",".join(FAMILIES + BASELINES))
-    p.add_argument("--steps", default="breast-cancer=600,diabetes=600,fair=600,wine=600",
+    p.add_argument("--steps", default="breast-cancer=1000,diabetes=1000,fair=1000,wine=1000",
                    help="optimizer steps per dataset (DATA=S,...); CTGAN/TVAE get the same epochs")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--runs", type=Path, default=None, help="where the genzoo runs are saved (default: OUT/runs)")
     args = p.parse_args()
     torch.set_num_threads(1)
     steps = {k: int(v) for k, v in (kv.split("=") for kv in args.steps.split(","))}
@@ -110,7 +111,7 @@ def main() -> None:
         for model in args.models.split(","):
             if (data, model, steps[data]) in done:
                 continue
-            row = run_one(model, data, steps[data], args.out, args.seed)
+            row = run_one(model, data, steps[data], args.runs or args.out / "runs", args.seed)
             print(json.dumps({k: (round(v, 4) if isinstance(v, float) and math.isfinite(v) else v) for k, v in row.items()}), flush=True)
             rows.append(row)
             with rows_path.open("a") as f:

@@ -7,7 +7,8 @@ Conditioning on ``COLUMN=VALUE`` (categorical columns):
 - *native* for a family trained with the table's labels (its conditioning column, e.g. the target):
   ``ddpm`` (class-conditional, ``class_labels``) and ``gan`` (conditional G and projection D, ``y``);
   unconditioned rows of such a model draw the label from the training frequencies, so the column's
-  marginal matches the data (not the families' default uniform labels);
+  marginal matches the data (not the families' default uniform labels); the row's label column is
+  set to the label it was drawn for (a row is (x ~ p(x | y), y));
 - *rejection sampling* otherwise (``vae``, flows, ``gaussian-copula``, and other columns): draw
   batches and keep matching rows, up to ``max_draws`` batches.
 """
@@ -73,7 +74,11 @@ def sample_table(model, n: int, *, generator: torch.Generator | None = None, con
                 labels = torch.multinomial(freq, batch, replacement=True, generator=generator)
             extra[arg] = labels
         with torch.no_grad():
-            frame = tf.inverse(model.sample(batch, generator=generator, **extra).float())
+            x = model.sample(batch, generator=generator, **extra).float()
+        if native:  # the row's label column is the label it was drawn for: (x ~ p(x | y), y)
+            start, width = tf.spans[tf.names.index(tf.condition)]
+            x[:, start:start + width] = torch.nn.functional.one_hot(extra[arg], width).to(x)
+        frame = tf.inverse(x)
         for col, value in rest.items():
             frame = frame[frame[col].astype(str) == str(value)]
         rows.append(frame)
