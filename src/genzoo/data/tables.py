@@ -9,7 +9,7 @@ fixed stratified 80/20 train/test split (seed 0):
   ``progression`` numeric (regression); its labels (the conditioning column) are ``sex``
 - ``fair``: statsmodels' affairs survey, 6366 rows, 3 numeric + 5 categorical + target ``affair``
   (yes/no, from ``affairs > 0``; the ``affairs`` amount is dropped, it would leak the target)
-- ``anes96``: statsmodels' 1996 US election survey, 944 rows, 5 numeric + 6 categorical + target ``vote``
+- ``anes96``: statsmodels' 1996 US election survey, 944 rows, 4 numeric + 5 categorical + target ``vote``
 - ``table:PATH``: a user's CSV (``--data-arg target=COL``, ``categorical=a,b`` to force types;
   others are inferred: numbers numeric, text/bool categorical)
 
