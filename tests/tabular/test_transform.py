@@ -52,3 +52,21 @@ def test_errors_are_one_line_data_errors():
     assert "\n" not in str(e.value)
     with pytest.raises(DataError, match="is numeric"):
         tf.codes("size", [1.0])
+
+
+def test_modes_match_ctgans_transformer():
+    """Parity: the same valid modes (means, stds) as ctgan's DataTransformer (rdt's ClusterBasedNormalizer)."""
+    pytest.importorskip("ctgan")
+    from ctgan.data_transformer import DataTransformer
+
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"v": np.r_[rng.normal(-5, 1, 300), rng.normal(10, 0.5, 200), rng.normal(30, 2, 100)]})
+    theirs = DataTransformer()
+    theirs.fit(frame, [])
+    norm = theirs._column_transform_info_list[0].transform
+    assert norm.STD_MULTIPLIER == 4  # alpha = (x - mu) / (4 sigma), as here
+    bgm, valid = norm._bgm_transformer, norm.valid_component_indicator
+    col = TableTransform.fit(frame, {"v": "numeric"}).column("v")
+    order = np.argsort(col["means"])
+    np.testing.assert_allclose(np.asarray(col["means"])[order], np.sort(bgm.means_[valid].ravel()), atol=1e-2)
+    np.testing.assert_allclose(np.asarray(col["stds"])[order], np.sqrt(bgm.covariances_[valid].ravel())[np.argsort(bgm.means_[valid].ravel())], atol=1e-2)
