@@ -55,3 +55,14 @@ def test_condition_on_a_non_table_model(tmp_path, capsys):
     out = train_run("gaussian", "moons", steps=1, out=tmp_path / "g", progress=False)
     code, _, err = run_cli(["sample", out, "-n", 3, "--condition", "a=b"], capsys)
     assert code == 2 and err.startswith("error: --condition is for models trained on tables") and err.count("\n") == 1
+
+
+def test_eval_of_rows_that_do_not_fit_the_table(run, tmp_path, capsys):
+    data, _, _ = run
+    pd.DataFrame({"alcohol": [1.0, 2.0]}).to_csv(tmp_path / "other.csv", index=False)
+    code, _, err = run_cli(["eval", tmp_path / "other.csv", "--data", data, "--metrics", "dcr"], capsys)
+    assert code == 2 and err.startswith("error: the synthetic rows lack column 'size'") and err.count("\n") == 1, err
+    rows = pd.read_csv(run[2] / "mixed.csv").assign(size="big")
+    rows.to_csv(tmp_path / "text.csv", index=False)
+    code, _, err = run_cli(["eval", tmp_path / "text.csv", "--data", data, "--metrics", "dcr"], capsys)
+    assert code == 2 and err.startswith("error: column 'size' of the synthetic rows holds non-numbers") and err.count("\n") == 1, err

@@ -57,3 +57,13 @@ def test_native_labels_follow_training_frequencies(runs):
     counts = model.table_transform.column("label")["counts"]
     share = torch.cat(seen).float().mean().item()
     assert abs(share - counts[1] / sum(counts)) < 0.03 and counts[0] != counts[1]
+
+
+def test_rejection_gives_up_with_a_one_line_error(runs):
+    from genzoo.errors import DataError
+
+    _, dirs = runs
+    model = gz.load(dirs["gaussian-copula"])
+    with pytest.raises(DataError, match=r"only \d+ of 2000 rows with colour=blue in 1 draws") as e:
+        sample_table(model, 2000, generator=torch.Generator().manual_seed(0), condition={"colour": "blue"}, max_draws=1)
+    assert "\n" not in str(e.value)

@@ -48,14 +48,19 @@ def synthetic_frame(model, data, *, generator: torch.Generator | None = None, nu
 
     tf, train, _ = _splits(data)
     if isinstance(model, pd.DataFrame):
-        return model
-    if torch.is_tensor(model):
-        return tf.inverse(model)
-    n = num_samples or len(train)
-    key = (id(model), n, None if generator is None else generator.initial_seed(), data.name)
-    if _LAST.get("key") != key:
-        _LAST.update(key=key, frame=sample_table(model, n, generator=generator))
-    return _LAST["frame"]
+        frame = model
+    elif torch.is_tensor(model):
+        frame = tf.inverse(model)
+    else:
+        n = num_samples or len(train)
+        key = (id(model), n, None if generator is None else generator.initial_seed(), data.name)
+        if _LAST.get("key") != key:
+            _LAST.update(key=key, frame=sample_table(model, n, generator=generator))
+        frame = _LAST["frame"]
+    missing = [c for c in tf.names if c not in frame.columns]
+    if missing:
+        raise DataError(f"the synthetic rows lack column {missing[0]!r} of {data.name}; evaluate on the table they imitate")
+    return frame
 
 
 def encoded_features(frame, tf, reference, exclude=()) -> np.ndarray:
@@ -67,7 +72,11 @@ def encoded_features(frame, tf, reference, exclude=()) -> np.ndarray:
             continue
         if col["type"] == "numeric":
             ref = reference[name].to_numpy(dtype=np.float64)
-            parts.append(((frame[name].to_numpy(dtype=np.float64) - ref.mean()) / (ref.std() or 1.0))[:, None])
+            try:
+                values = frame[name].to_numpy(dtype=np.float64)
+            except (TypeError, ValueError):
+                raise DataError(f"column {name!r} of the synthetic rows holds non-numbers; it is numeric in the data") from None
+            parts.append(((values - ref.mean()) / (ref.std() or 1.0))[:, None])
         else:
             parts.append(np.eye(len(col["categories"]))[tf.codes(name, frame[name].tolist())])
     return np.hstack(parts)

@@ -24,10 +24,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from ..errors import DataError
 from ..model import GenerativeModel, ModelConfig
 from ..registry import register_model
 from ..utils import model_device, randn, unpack_batch
+from .gaussian import flatten_examples
 
 _NORMAL = torch.distributions.Normal(0.0, 1.0)
 
@@ -71,9 +71,7 @@ class GaussianCopula(GenerativeModel):
         return CopulaConfig(shape=(2,), knots=16), torch.stack([x[:, 0], x[:, 0] + 0.3 * x[:, 1]], 1)
 
     def _flatten(self, x: Tensor) -> Tensor:
-        if tuple(x.shape[1:]) != tuple(self.config.shape):
-            raise DataError(f"gaussian-copula expects examples of shape {tuple(self.config.shape)}, got {tuple(x.shape[1:])}")
-        return x.reshape(len(x), -1).to(self.knots.dtype)
+        return flatten_examples(self, x, self.knots.dtype)
 
     # --- marginals ---------------------------------------------------------------------------------
     @torch.no_grad()
