@@ -44,6 +44,11 @@ def test_bad_tables(tmp_path, capsys):
     assert code == 2 and err.startswith("error: table:") and "empty" in err and err.count("\n") == 1, err
     code, _, err = run_cli(["train", "vae", "--data", "table:" + str(tmp_path / "nope.csv"), "--out", tmp_path / "r"], capsys)
     assert code == 2 and "no such file" in err and err.count("\n") == 1
+    table = write_csv(tmp_path)
+    code, _, err = run_cli(["train", "vae", "--data", f"table:{table}", "--data-arg", "types=flag:ordinal",
+                            "--out", tmp_path / "r"], capsys)
+    assert code == 2 and err.startswith("error: column 'flag' has unknown type 'ordinal'; use one of numeric, categorical"), err
+    assert err.count("\n") == 1
     code, _, err = run_cli(["eval", tmp_path / "empty.csv", "--data", "wine", "--metrics", "tstr"], capsys)
     assert code == 2 and "empty" in err and err.count("\n") == 1
     assert not (tmp_path / "r").exists()

@@ -48,6 +48,10 @@ def test_user_table_types_and_errors(tmp_path):
     data = gz.load_dataset(f"table:{path}", target="label", categorical="count")
     assert types(data) == {"size": "numeric", "count": "categorical", "colour": "categorical", "flag": "categorical",
                            "label": "categorical"}
+    declared = gz.load_dataset(f"table:{path}", types="count:categorical,size:numeric")
+    assert types(declared)["count"] == "categorical" and types(declared)["colour"] == "categorical"
+    with pytest.raises(DataError, match="'shade' \\(in categorical= or types=\\) is not a column"):
+        gz.load_dataset(f"table:{path}", categorical="shade")
     with pytest.raises(DataError, match="target='nope' is not a column"):
         gz.load_dataset(f"table:{path}", target="nope")
 

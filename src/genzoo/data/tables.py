@@ -10,8 +10,8 @@ fixed stratified 80/20 train/test split (seed 0):
 - ``fair``: statsmodels' affairs survey, 6366 rows, 3 numeric + 5 categorical + target ``affair``
   (yes/no, from ``affairs > 0``; the ``affairs`` amount is dropped, it would leak the target)
 - ``anes96``: statsmodels' 1996 US election survey, 944 rows, 4 numeric + 5 categorical + target ``vote``
-- ``table:PATH``: a user's CSV (``--data-arg target=COL``, ``categorical=a,b`` to force types;
-  others are inferred: numbers numeric, text/bool categorical)
+- ``table:PATH``: a user's CSV (``--data-arg target=COL``; ``categorical=a,b`` or
+  ``types=a:numeric,b:categorical`` to set types; others are inferred: numbers numeric, text/bool categorical)
 
 ``x`` is the encoded table (``TableTransform`` fitted on the train split); ``y`` the codes of the
 conditioning column (the target for classification sets). ``info["table"]`` is the DataFrame and
@@ -184,8 +184,9 @@ def anes96(split: str = "train") -> TableDataset:
 
 
 @register_dataset("table:")
-def user_table(path: str, split: str = "train", target: str = "", categorical: str = "") -> TableDataset:
-    """A user's CSV with a header row; ``target``: the column TSTR predicts (default: the last one)."""
+def user_table(path: str, split: str = "train", target: str = "", categorical: str = "", types: str = "") -> TableDataset:
+    """A user's CSV with a header row; ``target``: the column TSTR predicts (default: the last one);
+    ``categorical=a,b`` or ``types=a:numeric,b:categorical`` override the inferred column types."""
     import pandas as pd
 
     file = Path(path)
@@ -199,16 +200,23 @@ def user_table(path: str, split: str = "train", target: str = "", categorical: s
         raise DataError(f"table:{path}: not a readable CSV ({str(e).splitlines()[0]})") from None
     if len(frame) == 0 or len(frame.columns) == 0:
         raise DataError(f"table:{path}: the table is empty; give a CSV with a header row and data rows")
-    types = infer_column_types(frame)
-    for col in (c.strip() for c in categorical.split(",") if c.strip()):
-        if col not in types:
-            raise DataError(f"table:{path}: categorical={col!r} is not a column (columns: {', '.join(frame.columns)})")
-        types[col] = "categorical"
+    declared = {}
+    for item in (t.strip() for t in types.split(",") if t.strip()):
+        col, sep, kind = item.partition(":")
+        if not sep:
+            raise DataError(f"table:{path}: types={item!r}: write COLUMN:numeric or COLUMN:categorical")
+        declared[col.strip()] = kind.strip()  # TableTransform.fit rejects an unknown type
+    declared.update({c.strip(): "categorical" for c in categorical.split(",") if c.strip()})
+    absent = [c for c in declared if c not in frame.columns]
+    if absent:
+        raise DataError(f"table:{path}: {absent[0]!r} (in categorical= or types=) is not a column (columns: {', '.join(frame.columns)})")
+    inferred = infer_column_types(frame.drop(columns=list(declared)))
+    kinds = {str(c): declared.get(str(c), inferred.get(str(c))) for c in frame.columns}
     target = target or str(frame.columns[-1])
-    if target not in types:
+    if target not in kinds:
         raise DataError(f"table:{path}: target={target!r} is not a column (columns: {', '.join(frame.columns)})")
-    task = "classification" if types[target] == "categorical" else "regression"
+    task = "classification" if kinds[target] == "categorical" else "regression"
     return make_table_dataset(f"table:{path}", split, lambda: frame, target=target, task=task,
-                              condition=target if task == "classification" else None, types=types,
-                              key=(file.stat().st_mtime_ns, target, categorical),
-                              options={"target": target, "categorical": categorical})
+                              condition=target if task == "classification" else None, types=kinds,
+                              key=(file.stat().st_mtime_ns, target, categorical, types),
+                              options={"target": target, "categorical": categorical, "types": types})
