@@ -2,7 +2,7 @@
 import pandas as pd
 import pytest
 from cli_run import run_cli
-from tables import write_csv
+from table_helpers import write_csv
 
 
 @pytest.fixture(scope="module")

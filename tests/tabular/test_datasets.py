@@ -42,7 +42,7 @@ def test_batches_are_dequantised_only_on_one_hot_dims():
 
 
 def test_user_table_types_and_errors(tmp_path):
-    from tables import write_csv
+    from table_helpers import write_csv
 
     path = write_csv(tmp_path)
     data = gz.load_dataset(f"table:{path}", target="label", categorical="count")

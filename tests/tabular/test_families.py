@@ -2,7 +2,7 @@
 conditional sampling honours the value (natively for gan/ddpm, by rejection for the others)."""
 import pytest
 import torch
-from tables import mixed_frame, write_csv
+from table_helpers import mixed_frame, write_csv
 
 import genzoo as gz
 from genzoo.cli.runs import train_run

@@ -1,7 +1,7 @@
 """Tabular metrics on tiny tables: known values for the real data itself."""
 import pytest
 import torch
-from tables import write_csv
+from table_helpers import write_csv
 
 import genzoo as gz
 from genzoo.metrics.tabular import encoded_features

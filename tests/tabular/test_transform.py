@@ -2,7 +2,7 @@
 import numpy as np
 import pandas as pd
 import pytest
-from tables import mixed_frame
+from table_helpers import mixed_frame
 
 from genzoo.data.table_transform import TableTransform
 from genzoo.errors import DataError
