@@ -169,8 +169,11 @@ def text_options_for(model, source, data_name: str, args: dict, explicit: dict) 
     return out
 
 
-def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, **kw) -> Path | None:
-    """Draw ``n`` samples; write a PNG (images, 2-D), print text, or save raw tensors."""
+def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, watermark=None, **kw) -> Path | None:
+    """Draw ``n`` samples; write a PNG (images, 2-D), print text, or save raw tensors.
+
+    ``watermark`` (a ``genzoo.safety.tree_ring.TreeRingKey``): Tree-Ring watermarked DDIM samples of
+    a diffusion model; an ``out`` without a suffix is then a directory of one PNG per sample."""
     import genzoo as gz
     from ..plotting import save_samples
 
@@ -181,6 +184,10 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, **kw) ->
     if kw.get("compile") and "compile" not in inspect.signature(model.sample).parameters:
         raise ConfigError(f"--compile is offered for diffusion sampling (ddpm), not {model.model_type}; drop --compile")
     gen = torch.Generator().manual_seed(seed)
+    if watermark is not None:
+        from ..safety.tree_ring import sample_to_files
+
+        return sample_to_files(model, n, watermark, gen, out if out is not None else run / "watermarked", **kw)
     with torch.no_grad():
         samples = model.sample(n, generator=gen, **kw)
     if out is not None and Path(out).suffix == ".safetensors":
