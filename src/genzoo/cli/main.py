@@ -135,6 +135,8 @@ def sample(
                                                 "images) with this secret integer key: DDIM eta=0 from keyed noise; "
                                                 "--out DIR writes one PNG per sample. Check: genzoo watermark detect --image."),
     watermark_radius: int = typer.Option(4, "--watermark-radius", help="Tree-Ring ring radius R (Fourier bins)."),
+    watermark_inner: int = typer.Option(0, "--watermark-inner", help="Tree-Ring: leave rings 1..INNER free "
+                                        "(0: the paper's full disc; larger: less quality cost, less robust)."),
 ):
     """Draw N samples from a saved model (same --seed, same samples)."""
     from .runs import sample_run
@@ -147,7 +149,7 @@ def sample(
     if watermark_key is not None:
         from ..safety.tree_ring import TreeRingKey
 
-        kw["watermark"] = TreeRingKey(watermark_key, watermark_radius)
+        kw["watermark"] = TreeRingKey(watermark_key, watermark_radius, inner=watermark_inner)
     written = sample_run(run, n=n, seed=seed, out=out, base=base, **kw)
     if written is not None:
         typer.echo(f"wrote {written}")

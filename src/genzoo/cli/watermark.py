@@ -27,12 +27,14 @@ def watermark_config(key: int, gamma: float = 0.25, delta: float = 2.0, seeding:
 
 @watermark_app.command("detect")
 def detect_cmd(
-    run: Path = typer.Argument(..., help="The model whose tokenizer and vocabulary the text was generated with."),
+    run: Path = typer.Argument(..., help="The model that generated the input: its GPT (text) or its "
+                                                  "image diffusion model (--image)."),
     key: int = typer.Option(..., "--key", help=KEY_HELP),
     text_file: Optional[Path] = typer.Option(None, "--text-file", help="The text to score (UTF-8)."),
     image: Optional[Path] = typer.Option(None, "--image", help="Image file, directory of images or samples "
                                          ".safetensors to score for the Tree-Ring watermark of a diffusion RUN."),
     radius: int = typer.Option(4, "--radius", help="Tree-Ring ring radius R used at sampling (--watermark-radius)."),
+    inner: int = typer.Option(0, "--inner", help="Tree-Ring inner radius used at sampling (--watermark-inner)."),
     steps: int = typer.Option(50, "--steps", help="DDIM inversion steps (Tree-Ring)."),
     alpha: float = typer.Option(0.01, "--alpha", help="Tree-Ring: call an image watermarked when p < alpha."),
     gamma: float = typer.Option(0.25, "--gamma", help=GAMMA_HELP),
@@ -46,7 +48,7 @@ def detect_cmd(
     if (text_file is None) == (image is None):
         raise ConfigError("give exactly one of --text-file (text watermark) or --image (Tree-Ring image watermark)")
     if image is not None:
-        return detect_images(run, key, image, radius, steps, alpha, as_json)
+        return detect_images(run, key, image, radius, inner, steps, alpha, as_json)
     from ..pipelines.text_generation import _load_model
     from ..safety import detect
 
@@ -67,13 +69,14 @@ def detect_cmd(
                    f"({res['green']} green of {res['scored']} scored tokens)")
 
 
-def detect_images(run: Path, key: int, image: Path, radius: int, steps: int, alpha: float, as_json: bool) -> None:
+def detect_images(run: Path, key: int, image: Path, radius: int, inner: int, steps: int, alpha: float,
+                  as_json: bool) -> None:
     """Tree-Ring detection of every image under ``image`` with the diffusion model in ``run``."""
     import genzoo as gz
     from ..safety.image_files import read_images
     from ..safety.tree_ring import TreeRingKey, check_model, detect
 
-    tr_key = TreeRingKey(key, radius)
+    tr_key = TreeRingKey(key, radius, inner=inner)
     if steps < 1:
         raise ConfigError(f"--steps must be a positive number of DDIM inversion steps, got {steps}")
     model = gz.load(run)

@@ -32,6 +32,14 @@ N_BITS = 48
 DEFAULT_ALPHA = 0.01
 
 
+def _imwatermark():
+    try:
+        import imwatermark
+    except ImportError:
+        raise ConfigError("the DWT-DCT watermark needs invisible-watermark: pip install 'genzoo[image-watermark]'") from None
+    return imwatermark
+
+
 def message_bits(key: int, n_bits: int = N_BITS) -> np.ndarray:
     """The key's ``n_bits`` message bits (uint8 0/1)."""
     if isinstance(key, bool) or not isinstance(key, int) or not 0 <= key < 2**63:
@@ -68,10 +76,8 @@ def upsample(images: np.ndarray) -> np.ndarray:
 
 def embed(images, key: int, n_bits: int = N_BITS) -> np.ndarray:
     """Watermark RGB uint8 images (N, H, W, 3); returns them upsampled to >= 256 x 256 where needed."""
-    from imwatermark import WatermarkEncoder
-
     rgb = upsample(as_rgb_batch(images))
-    enc = WatermarkEncoder()
+    enc = _imwatermark().WatermarkEncoder()
     enc.set_watermark("bits", message_bits(key, n_bits).tolist())
     out = [enc.encode(np.ascontiguousarray(im[..., ::-1]), "dwtDct")[..., ::-1] for im in rgb]
     return np.stack(out).astype(np.uint8) if out else rgb
@@ -79,10 +85,8 @@ def embed(images, key: int, n_bits: int = N_BITS) -> np.ndarray:
 
 def decode(images, n_bits: int = N_BITS) -> np.ndarray:
     """(N, n_bits) bool: the bits imwatermark reads from each image (upsampled first if too small)."""
-    from imwatermark import WatermarkDecoder
-
     rgb = upsample(as_rgb_batch(images))
-    dec = WatermarkDecoder("bits", n_bits)
+    dec = _imwatermark().WatermarkDecoder("bits", n_bits)
     bits = [np.asarray(dec.decode(np.ascontiguousarray(im[..., ::-1]), "dwtDct"), dtype=bool) for im in rgb]
     return np.stack(bits) if bits else np.zeros((0, n_bits), dtype=bool)
 
