@@ -3,8 +3,8 @@ import json
 
 import pytest
 import torch
+from safety_helpers import cli
 
-from genzoo.cli.main import main
 from genzoo.errors import ConfigError, DataError
 from genzoo.models.diffusion import DDPM, DDPMConfig
 from genzoo.safety.tree_ring import (TreeRingKey, detect, key_pattern, sample_watermarked, score_latents, spectrum,
@@ -39,6 +39,8 @@ def test_key_pattern_is_in_the_noise_spectrum_and_nothing_else_changes():
     assert not torch.allclose(x[:, 1], plain[:, 1])
     rings = pattern[8, 8:12]  # centre and rings 1..3 along a row: ring 1 includes the centre
     assert rings[0] == rings[1] and len(set(rings[1:].tolist())) == 3
+    band, band_mask = key_pattern(TreeRingKey(11, radius=3, inner=1), 16, 16)  # rings 2..3 only
+    assert int(band_mask.sum()) == 29 - 5 and not band_mask[7:10, 7:10].any() and torch.equal(band[band_mask], pattern[band_mask])
 
 
 def test_p_value_is_calibrated_on_gaussian_noise():
@@ -77,6 +79,8 @@ def test_empty_and_blank_inputs_are_never_watermarked(model):
 def test_bad_keys_shapes_and_images_are_one_line_errors(model):
     with pytest.raises(ConfigError, match="key"):
         TreeRingKey(-1)
+    with pytest.raises(ConfigError, match="inner radius"):
+        TreeRingKey(1, radius=3, inner=3)
     with pytest.raises(ConfigError, match="radius 8 does not fit"):
         watermarked_noise((1, 1, 16, 16), TreeRingKey(1, radius=8))
     with pytest.raises(ConfigError, match="channel 1"):
@@ -88,16 +92,6 @@ def test_bad_keys_shapes_and_images_are_one_line_errors(model):
 
 
 # --- command line --------------------------------------------------------------------------------
-
-def cli(args, capsys):
-    try:
-        main(args)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
 
 @pytest.fixture(scope="module")
 def run_dir(model, tmp_path_factory):

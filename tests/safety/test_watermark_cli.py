@@ -3,8 +3,8 @@ import json
 
 import pytest
 import torch
+from safety_helpers import cli
 
-from genzoo.cli.main import main
 from genzoo.data.tokenizers import Tokenizer
 from genzoo.models.gpt import GPT, GPTConfig
 
@@ -21,16 +21,6 @@ def run_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("wm") / "m"
     model.save_pretrained(d)
     return d
-
-
-def cli(args, capsys):
-    try:
-        main(args)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
 
 
 def generate(run_dir, capsys, *extra):
