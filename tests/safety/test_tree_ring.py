@@ -85,6 +85,8 @@ def test_bad_keys_shapes_and_images_are_one_line_errors(model):
         watermarked_noise((1, 1, 16, 16), TreeRingKey(1, radius=8))
     with pytest.raises(ConfigError, match="channel 1"):
         watermarked_noise((1, 1, 16, 16), TreeRingKey(1, channel=1))
+    with pytest.raises(ConfigError, match="deterministic DDIM"):
+        sample_watermarked(model, 1, 1, sampler="dpm++2m")
     with pytest.raises(DataError, match="do not match"):
         detect(model, torch.zeros(2, 3, 16, 16), 1)
     with pytest.raises(DataError, match="NaN"):

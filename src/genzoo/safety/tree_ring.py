@@ -120,8 +120,9 @@ def sample_watermarked(model, n: int, key: TreeRingKey | int, *, generator: torc
     """``n`` images from a diffusion ``model`` sampled with deterministic DDIM from watermarked noise."""
     key = key if isinstance(key, TreeRingKey) else TreeRingKey(key)
     check_model(model)
-    kw.pop("sampler", None)
-    kw.pop("eta", None)
+    if kw.pop("sampler", None) not in (None, "ddim") or kw.pop("eta", None) not in (None, 0, 0.0):
+        raise ConfigError("Tree-Ring samples with deterministic DDIM (sampler='ddim', eta=0), which detection inverts; "
+                          "drop --sampler / eta")
     device = next(model.parameters()).device
     noise = watermarked_noise((n, *model.config.shape), key, generator, device=device)
     return model.sample(n, generator=generator, steps=steps, sampler="ddim", eta=0.0, noise=noise, **kw)
