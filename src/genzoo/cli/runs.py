@@ -207,11 +207,12 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(No
 
 
 def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", data_args=None, seed: int = 0,
-             num_samples: int | None = None, max_examples: int | None = None, base=None, code_options=None) -> dict:
+             num_samples: int | None = None, max_examples: int | None = None, base=None, metric_options=None) -> dict:
     """Metrics of a saved model, or of a ``genzoo sample --out FILE.safetensors`` file (sample-based
     metrics only). ``num_samples``: samples drawn for sample-based metrics (default: the split's size);
     ``max_examples``: score only the split's first N examples (default: all); ``base``: the base model
-    of an adapter directory, when not the one it records."""
+    of an adapter directory, when not the one it records; ``metric_options``: options of the pass@k
+    and reward metrics (``genzoo eval -n/--temperature/--results/--reward``)."""
     import genzoo as gz
 
     names = [m.strip() for m in metrics.split(",") if m.strip()]
@@ -225,8 +226,11 @@ def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", 
         if value is not None and value <= 0:
             raise ConfigError(f"{flag} must be a positive integer, got {value}")
     kw = {k: v for k, v in (("num_samples", num_samples), ("max_examples", max_examples)) if v is not None}
-    if any(n.startswith("pass@") for n in names):
-        kw.update(code_options or {})
+    opts = {k: v for k, v in (metric_options or {}).items() if v is not None}
+    if any(n.startswith("pass@") for n in names):  # sampling options of the code metrics (eval -n, --temperature)
+        kw.update({k: opts[k] for k in ("samples_per_task", "temperature", "results_path") if k in opts})
+    if "reward" in names and "reward" in opts:
+        kw["reward"] = opts["reward"]
     if Path(run).suffix == ".safetensors":  # samples written by `genzoo sample --out FILE.safetensors`
         from ..serialization import load_tensors
 
