@@ -28,7 +28,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
-LEVELS = [("no DP", []), ("ε = 8", ["--dp-epsilon", "8"]), ("ε = 1", ["--dp-epsilon", "1"])]
+LEVELS = [("no DP", "nodp", []), ("ε = 8", "eps8", ["--dp-epsilon", "8"]), ("ε = 1", "eps1", ["--dp-epsilon", "1"])]
 GPT = ["--set", "n_layer=2", "--set", "n_embd=64", "--set", "n_head=4", "--data-arg", "block_size=64", "--batch-size", "64"]
 
 
@@ -59,8 +59,8 @@ def exposure_part(out: Path, scale: float) -> list[str]:
              "[--dp-epsilon E]`, then `genzoo eval RUN --data pystdlib --metrics exposure,nll --max-examples 2000`", "",
              "| privacy | ε spent | exposure k=1 | k=10 | k=100 | control | held-out nats/char | train s |",
              "|---|---|---|---|---|---|---|---|"]
-    for label, dp in LEVELS:
-        run = out / f"gpt-canaries-{label.replace(' ', '').replace('=', '')}"
+    for label, tag, dp in LEVELS:
+        run = out / f"gpt-canaries-{tag}"
         sec = train(run, "gpt", "--data", "pystdlib", "--data-arg", "canaries=1,10,100", *GPT, "--steps", str(steps), *dp)
         r = last_json(genzoo("eval", run, "--data", "pystdlib", "--metrics", "exposure,nll", "--max-examples", "2000", "--json"))
         (out / f"{run.name}.json").write_text(json.dumps(r, indent=1))
@@ -91,8 +91,8 @@ def mia_part(out: Path, scale: float, references: int) -> list[str]:
              f"{audit} members (first training digits) vs {audit} non-members (first test digits)", "",
              "| privacy | ε spent | test bits/dim | loss-attack AUC | TPR@1%FPR | LiRA AUC | LiRA TPR@1%FPR | train s |",
              "|---|---|---|---|---|---|---|---|"]
-    for label, dp in LEVELS:
-        run = out / f"made-{label.replace(' ', '').replace('=', '')}"
+    for label, tag, dp in LEVELS:
+        run = out / f"made-{tag}"
         sec = train(run, "made", "--data", "digits-bin", "--steps", str(steps), *dp)
         bpd = last_json(genzoo("eval", run, "--data", "digits-bin", "--metrics", "bpd", "--json"))
         model = gz.load(run).eval()
