@@ -1,8 +1,11 @@
 """Tiny random-weight models shared by the finetune tests."""
 import torch
-from cli_run import run_cli  # noqa: F401  (re-exported: older tests import it from here)
+from cli_run import run_cli
 
 from genzoo.models.gpt import GPT, GPTConfig
+
+__all__ = ["run_cli", "tiny_gpt", "char_gpt_dir", "randomize_adapters", "ids", "space_share", "mean_code_point",
+           "always_nan", "some_fail"]  # run_cli re-exported from tests/cli/cli_run.py for older imports
 
 
 def tiny_gpt(seed: int = 0, **kw) -> GPT:
