@@ -101,8 +101,8 @@ def mia_part(out: Path, scale: float, references: int) -> list[str]:
         r.update(bpd)
         (out / f"{run.name}.json").write_text(json.dumps(r, indent=1, default=float))
         eps = f"{bpd['dp_epsilon']:.2f}" if "dp_epsilon" in bpd else "∞"
-        lines.append(f"| {label} | {eps} | {bpd['bpd']:.4f} | {r['mia_loss_auc']:.3f} | {r['mia_loss_tpr_at_1pct_fpr']:.3f} | "
-                     f"{r['mia_lira_auc']:.3f} | {r['mia_lira_tpr_at_1pct_fpr']:.3f} | {sec:.0f} |")
+        lines.append(f"| {label} | {eps} | {bpd['bpd']:.4f} | {r['mia_loss_auc']:.3f} | {r['mia_loss_tpr_at_1fpr']:.3f} | "
+                     f"{r['mia_lira_auc']:.3f} | {r['mia_lira_tpr_at_1fpr']:.3f} | {sec:.0f} |")
         print(lines[-1], flush=True)
     return lines + [""]
 
