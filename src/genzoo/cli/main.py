@@ -131,11 +131,19 @@ def sample(
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the U-Net (ddpm; inductor): DDIM "
                                   "1.01-1.12x faster on the 32x32 bench U-Net, after a one-time compile of ~40 s "
                                   "(first run; ~4 s once cached in ~/.cache/genzoo/inductor). Only for long jobs."),
+    safety_forbid: Optional[str] = typer.Option(None, "--safety-forbid", help="Safety checker: black out images the "
+                                                "shipped classifier puts in these classes (comma-separated, e.g. 7)."),
+    safety_threshold: float = typer.Option(0.5, "--safety-threshold", help="Flag when P(forbidden classes) >= this."),
+    safety_classifier: str = typer.Option("digits", "--safety-classifier", help="digits (1-channel) or shapes (3-channel)."),
 ):
     """Draw N samples from a saved model (same --seed, same samples)."""
     from .runs import sample_run
 
     kw = {k: v for k, v in dict(steps=steps, sampler=sampler, guidance_scale=guidance_scale).items() if v is not None}
+    if safety_forbid is not None:
+        from ..safety.image_checker import ClassifierSafetyChecker
+
+        kw["safety_checker"] = ClassifierSafetyChecker(safety_forbid.split(","), safety_threshold, safety_classifier)
     if class_label is not None:
         kw["class_labels"] = class_label
     if compile_:
@@ -189,11 +197,19 @@ def generate(
     watermark_gamma: float = typer.Option(0.25, "--watermark-gamma", help=GAMMA_HELP),
     watermark_delta: float = typer.Option(2.0, "--watermark-delta", help="Bias added to the green logits."),
     watermark_seeding: str = typer.Option("lefthash", "--watermark-seeding", help=SEEDING_HELP),
+    guard: Optional[str] = typer.Option(None, "--guard", help="Input/output guards, comma-separated: pii[=email+card+"
+                                        "phone+iban+ip+secret], denylist=FILE, regex=FILE, topic=DESC;DESC, "
+                                        "threshold=0.35, action=block (docs/guardrails.md)."),
 ):
     """Generate text from a prompt (Hugging Face-style text-generation pipeline)."""
     import torch
 
     from ..pipelines import pipeline
+
+    if guard is not None:
+        from ..safety.guardrails import parse_guard
+
+        guard = parse_guard(guard)  # a bad spec fails before the model loads
 
     if base is not None:
         import genzoo as gz
@@ -208,8 +224,12 @@ def generate(
         cfg = watermark_config(watermark_key, watermark_gamma, watermark_delta, watermark_seeding)
         procs.append(WatermarkLogitsProcessor(cfg, pipe.model.config.vocab_size))
     outs = pipe(prompt, max_new_tokens=max_new_tokens, do_sample=not greedy, temperature=temperature,
-                top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed), logits_processor=procs)
+                top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed), logits_processor=procs,
+                **({"guard": guard} if guard is not None else {}))
     typer.echo(outs[0]["generated_text"])
+    if guard is not None:
+        report = outs[0]["guard"]
+        typer.echo(f"guard: input {report['input']}; output {report['output'] or 'not generated'}", err=True)
 
 
 @app.command()
