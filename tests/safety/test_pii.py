@@ -71,3 +71,19 @@ def test_entity_names_and_bad_input():
     with pytest.raises(ConfigError, match="takes a string"):
         PIIDetector(["email"]).detect(None)
     assert entropy("aaaa") == 0.0 and abs(entropy("abcd") - 2.0) < 1e-9
+
+
+def test_faker_values_are_all_found(detector):
+    """A small seeded Faker sample (the full labelled set is benchmarks/guardrails_eval.py)."""
+    faker = pytest.importorskip("faker")
+    fakers = [faker.Faker(loc) for loc in ("en_US", "en_GB", "de_DE", "fr_FR", "it_IT")]
+    for k, f in enumerate(fakers):
+        f.seed_instance(k)
+    values = []
+    for f in fakers:
+        values += [("EMAIL_ADDRESS", f.email()), ("PHONE_NUMBER", f.phone_number()), ("IBAN_CODE", f.iban()),
+                   ("IP_ADDRESS", f.ipv4())]
+    for card in ("visa16", "visa19", "mastercard", "amex", "jcb15", "maestro"):
+        values.append(("CREDIT_CARD", fakers[0].credit_card_number(card_type=card)))
+    for entity, value in values:
+        assert (entity, value) in found(detector, f"{fakers[0].sentence()} Note: {value} ok."), (entity, value)

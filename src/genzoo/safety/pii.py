@@ -11,12 +11,13 @@ entities, nlp_artifacts=None)``), so no context-word boost is applied. What genz
 - ``CREDIT_CARD``: presidio's regex + Luhn check (``CreditCardRecognizer``), plus one pattern for the
   ranges its regex misses (Mastercard 2221-2720, 15-digit JCB 2131/1800, 19-digit Visa, Maestro
   12-19 digits), Luhn-checked the same way: Σ of the digits with every second one from the right
-  doubled (minus 9 above 9) ≡ 0 (mod 10).
+  doubled (minus 9 above 9) ≡ 0 (mod 10); a number must also fit a network's IIN prefix and length
+  (``CARD_NETWORKS``: a Luhn-valid 13-digit barcode starting with 3 is no card).
 - ``PHONE_NUMBER``: presidio's ``PhoneRecognizer`` (Google's libphonenumber via ``phonenumbers``) at
   leniency POSSIBLE (the length fits the region's plan; VALID also needs an allocated area code,
   which rejects most synthetic numbers), keeping matches with at least ``MIN_PHONE_DIGITS`` digits
-  that are not decimal fractions and are not a piece of a longer run of digit groups (source code is full of short or dotted numbers;
-  a Luhn-invalid card is not a phone).
+  that are no decimal fraction, bare run of over 12 digits, ISBN-13, piece of a word (hex hashes,
+  UUIDs) or piece of a longer run of digit groups (``_phone_like``; a Luhn-invalid card is no phone).
 - ``IBAN_CODE`` (country format + ISO 7064 mod-97 check) and ``IP_ADDRESS`` (v4/v6, checked with
   ``ipaddress``): presidio's as they are, except IPv6 with '::' and fewer than two groups (``::``,
   ``::2``: Python slices).
@@ -24,7 +25,7 @@ entities, nlp_artifacts=None)``), so no context-word boost is applied. What genz
   (AWS ``AKIA…``, GitHub ``ghp_…`` / ``github_pat_…``, ``sk-…`` / ``sk_live_…``, Slack ``xox?-…``,
   Google ``AIza…``, PEM private-key blocks) and the values assigned to ``*key*``, ``*secret*``,
   ``*token*``, ``*password*`` names whose Shannon entropy H = −Σ p_c log₂ p_c over their characters
-  is at least ``SECRET_MIN_ENTROPY`` bits per character.
+  is at least ``SECRET_MIN_ENTROPY`` bits per character and that are not identifiers (``self.password``).
 
 Overlapping matches are resolved greedily: the highest score, then the longest span, wins.
 """
@@ -116,15 +117,19 @@ def _recognizers(entities: list[str]) -> list:
             bare_v6 = "::" in pattern_text and len([g for g in pattern_text.split(":") if g]) < 2
             return bare_v6 or super().invalidate_result(pattern_text)
 
+    class NetworkCardRecognizer(CreditCardRecognizer):
+        def invalidate_result(self, pattern_text: str):
+            return not card_network_ok(pattern_text)
+
     class AssignedSecretRecognizer(PatternRecognizer):
         def validate_result(self, pattern_text: str):
-            return None if entropy(pattern_text) >= SECRET_MIN_ENTROPY else False
+            return None if _secret_like(pattern_text) else False
 
     cards = CreditCardRecognizer.PATTERNS + [Pattern("Card ranges presidio misses", EXTRA_CARD_PATTERN, 0.3)]
     flags = regex.DOTALL | regex.MULTILINE  # tokens are case-sensitive
     made = {
         "EMAIL_ADDRESS": lambda: [OfflineEmailRecognizer()],
-        "CREDIT_CARD": lambda: [CreditCardRecognizer(patterns=cards)],
+        "CREDIT_CARD": lambda: [NetworkCardRecognizer(patterns=cards)],
         "PHONE_NUMBER": lambda: [FilteredPhoneRecognizer(leniency=0)],
         "IBAN_CODE": lambda: [IbanRecognizer()],
         "IP_ADDRESS": lambda: [FilteredIpRecognizer()],
@@ -138,11 +143,35 @@ def _recognizers(entities: list[str]) -> list:
 
 
 def _phone_like(text: str, start: int, end: int) -> bool:
-    """At least ``MIN_PHONE_DIGITS`` digits, not a decimal fraction, not a piece of a longer digit
-    group run (a card or account number that failed its own check)."""
+    """At least ``MIN_PHONE_DIGITS`` digits; not a decimal fraction, not a bare run of more than 12
+    digits (barcodes, timestamps), not an ISBN-13, not inside a word (hex hashes, UUIDs) and not a
+    piece of a longer run of digit groups (a card or account number that failed its own check)."""
     found = text[start:end]
-    return (sum(ch.isdigit() for ch in found) >= MIN_PHONE_DIGITS and not re.fullmatch(r"\d+\.\d+", found)
-            and not re.search(r"\d[ -]?$", text[max(0, start - 2):start]) and not re.match(r"[ -]?\d", text[end:end + 2]))
+    digits = "".join(ch for ch in found if ch.isdigit())
+    before, after = text[max(0, start - 2):start], text[end:end + 2]
+    return (len(digits) >= MIN_PHONE_DIGITS and not re.fullmatch(r"\d+\.\d+", found)
+            and not (found.isdigit() and len(found) > 12) and not _isbn13(digits)
+            and not (before[-1:].isalnum() or after[:1].isalnum())
+            and not re.search(r"\d[ -]?$", before) and not re.match(r"[ -]?\d", after))
+
+
+def _isbn13(digits: str) -> bool:
+    """978/979 prefix and the ISBN-13 check: Σ d_i · (1, 3, 1, 3, ...) ≡ 0 (mod 10)."""
+    return (len(digits) == 13 and digits[:3] in ("978", "979")
+            and sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(digits)) % 10 == 0)
+
+
+# (IIN prefixes, allowed lengths) of the card networks; a Luhn-valid number outside them is not a card
+CARD_NETWORKS = [(("4",), (13, 16, 19)), (tuple(f"5{i}" for i in range(1, 6)), (16,)),  # Visa, Mastercard
+                 (tuple(str(i) for i in range(2221, 2721)), (16,)), (("34", "37"), (15,)),  # Mastercard 2-series, Amex
+                 (("300", "301", "302", "303", "304", "305", "36", "38", "39"), tuple(range(14, 20))),  # Diners
+                 (("2131", "1800"), (15,)), (tuple(str(i) for i in range(3528, 3590)), tuple(range(16, 20))),  # JCB
+                 (("50",) + tuple(str(i) for i in range(56, 70)), tuple(range(12, 20)))]  # Maestro/Discover/UnionPay
+
+
+def card_network_ok(number: str) -> bool:
+    digits = "".join(ch for ch in number if ch.isdigit())
+    return any(digits.startswith(prefixes) and len(digits) in lengths for prefixes, lengths in CARD_NETWORKS)
 
 
 @functools.lru_cache(maxsize=1)
@@ -150,6 +179,12 @@ def _tld_extract():
     import tldextract
 
     return tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None)  # the bundled snapshot, no network
+
+
+def _secret_like(value: str) -> bool:
+    """Entropy ≥ ``SECRET_MIN_ENTROPY`` bits/char and not an identifier (``snake_case``, ``dotted.name``,
+    ``kebab-case``, ``UPPER_CASE``): random keys mix cases or digits."""
+    return entropy(value) >= SECRET_MIN_ENTROPY and not re.fullmatch(r"[a-z_.\-]+|[A-Z_.\-]+", value)
 
 
 def resolve_overlaps(spans: Iterable[Span]) -> list[Span]:
