@@ -8,6 +8,7 @@ import torch
 from genzoo.errors import ConfigError, DataError
 from genzoo.safety.guardrails import (DenyListGuard, Guard, GuardedTextStreamer, PIIGuard, RegexGuard, TopicFilter,
                                       guarded_generation, parse_guard)
+from safety_helpers import cli, save_char_gpt
 
 pytest.importorskip("presidio_analyzer")
 
@@ -145,29 +146,7 @@ def test_guarded_streamer_redacts_decoded_pieces():
 # ----------------------------------------------------------------------------- CLI
 @pytest.fixture(scope="module")
 def gpt_dir(tmp_path_factory):
-    from genzoo.data.tokenizers import Tokenizer
-    from genzoo.models.gpt import GPT, GPTConfig
-
-    tok = Tokenizer.train_char("the quick brown fox jumps over the lazy dog @.0123456789\n")
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=128, n_layer=1, n_head=2, n_embd=32)).eval()
-    model.set_tokenizer(tok)
-    model.generation_config.eos_token_id = []
-    d = tmp_path_factory.mktemp("guard") / "m"
-    model.save_pretrained(d)
-    return d
-
-
-def cli(args, capsys):
-    from genzoo.cli.main import main
-
-    try:
-        main(args)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return save_char_gpt(tmp_path_factory.mktemp("guard") / "m", "the quick brown fox jumps over the lazy dog @.0123456789\n", 128)
 
 
 def test_cli_generate_guard(gpt_dir, tmp_path, capsys):

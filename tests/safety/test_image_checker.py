@@ -7,6 +7,7 @@ import genzoo as gz
 from genzoo.errors import ConfigError, DataError
 from genzoo.pipelines.diffusion import DiffusionPipeline
 from genzoo.safety.image_checker import ClassifierSafetyChecker, apply_safety_checker
+from safety_helpers import cli
 
 
 @pytest.fixture(scope="module")
@@ -76,18 +77,6 @@ def test_checker_bad_input():
 
 
 # ----------------------------------------------------------------------------- CLI
-def cli(args, capsys):
-    from genzoo.cli.main import main
-
-    try:
-        main(args)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
-
-
 @pytest.fixture(scope="module")
 def ddpm_dir(tmp_path_factory):
     d = tmp_path_factory.mktemp("safety") / "ddpm"
