@@ -163,6 +163,14 @@ def test_cli_generate_guard(gpt_dir, tmp_path, capsys):
     assert err.startswith("guard: input redacted 4 span(s): EMAIL_ADDRESS x1, vowel x3; output ")
 
 
+def test_cli_generate_blocked_prompt_is_an_explicit_result(gpt_dir, tmp_path, capsys):
+    words = tmp_path / "deny.txt"
+    words.write_text("lazy dog\n")
+    code, out, err = cli(["generate", str(gpt_dir), "the lazy dog", "--guard", f"denylist={words},action=block"], capsys)
+    assert code == 0 and out == "[blocked by guard: denylist 'denylist']\n"
+    assert err == "guard: input blocked: denylist 'denylist'; output not generated\n"
+
+
 @pytest.mark.parametrize("spec, message", [("pii,bogus", "error: unknown guard 'bogus'"),
                                            ("denylist=/no/such/file.txt", "error: deny-list file")])
 def test_cli_generate_bad_guard_is_one_line(gpt_dir, capsys, spec, message):
