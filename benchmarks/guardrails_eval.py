@@ -148,7 +148,7 @@ def pii_scores(data, detector) -> tuple[dict, dict, list]:
 
     stats = defaultdict(Counter)
     by_kind = defaultdict(Counter)
-    misses = []
+    misses, false = [], []
     for text, gold in data:
         spans = detector.detect(text)
         redacted = replace_spans(text, spans)
@@ -162,9 +162,12 @@ def pii_scores(data, detector) -> tuple[dict, dict, list]:
             if not hit:
                 misses.append((entity, kind, text[start:end], [(s.entity, s.text) for s in spans]))
         for s in spans:
+            ok = any(s.entity == e and iou((s.start, s.end), (a, b)) >= 0.5 for a, b, e, _ in gold)
             stats[s.entity]["pred"] += 1
-            stats[s.entity]["pred_ok"] += any(s.entity == e and iou((s.start, s.end), (a, b)) >= 0.5 for a, b, e, _ in gold)
-    return stats, by_kind, misses
+            stats[s.entity]["pred_ok"] += ok
+            if not ok:
+                false.append((s.entity, s.text, text))
+    return stats, by_kind, misses, false
 
 
 def pystdlib_false_positives(detector, chunk_lines: int = 200) -> dict:
@@ -218,7 +221,9 @@ def image_checker_scores(forbid: int, threshold: float, ddpm: Path | None, ddpm_
         r = checker(x)
         res["ddpm_samples"] = precision_recall(r.flags, labels == forbid)
         res["ddpm_samples"]["classifier_agrees_with_condition"] = (r.predicted == labels).float().mean().item()
-        res["ddpm_run"], res["ddpm_steps"] = str(ddpm), ddpm_steps
+        info = Path(ddpm, "run.json")
+        res["ddpm_run"] = str(ddpm)
+        res["ddpm_train"] = json.loads(info.read_text()) if info.is_file() else None
     return res
 
 
@@ -262,14 +267,14 @@ def main() -> None:
     t0 = time.time()
     detector = PIIDetector()
     data = make_labelled_set(args.n, args.seed)
-    stats, by_kind, misses = pii_scores(data, detector)
+    stats, by_kind, misses, false = pii_scores(data, detector)
     t1 = time.time()
     fp = pystdlib_false_positives(detector)
     t2 = time.time()
     images = image_checker_scores(args.forbid, args.threshold, args.ddpm, args.ddpm_steps, args.out, args.n_per_class)
     images.update(forbid=args.forbid, threshold=args.threshold)
     res = {"pii": {e: dict(c) for e, c in stats.items()}, "pii_by_kind": {k: dict(c) for k, c in sorted(by_kind.items())},
-           "misses": misses[:50], "pystdlib": fp, "images": images, "n": args.n, "seed": args.seed,
+           "misses": misses[:50], "false_detections": false[:50], "pystdlib": fp, "images": images, "n": args.n, "seed": args.seed,
            "seconds": {"pii_set": round(t1 - t0, 1), "pystdlib": round(t2 - t1, 1), "images": round(time.time() - t2, 1)}}
     (args.out / "guardrails.json").write_text(json.dumps(res, indent=1, default=str))
     (args.out / "guardrails.md").write_text(markdown(res))

@@ -165,7 +165,7 @@ def _isbn13(digits: str) -> bool:
 CARD_NETWORKS = [(("4",), (13, 16, 19)), (tuple(f"5{i}" for i in range(1, 6)), (16,)),  # Visa, Mastercard
                  (tuple(str(i) for i in range(2221, 2721)), (16,)), (("34", "37"), (15,)),  # Mastercard 2-series, Amex
                  (("300", "301", "302", "303", "304", "305", "36", "38", "39"), tuple(range(14, 20))),  # Diners
-                 (("2131", "1800"), (15,)), (tuple(str(i) for i in range(3528, 3590)), tuple(range(16, 20))),  # JCB
+                 (("2131", "1800"), (15,)), (("35",), tuple(range(16, 20))),  # JCB (issued 3528-3589; Faker: 35xx)
                  (("50",) + tuple(str(i) for i in range(56, 70)), tuple(range(12, 20)))]  # Maestro/Discover/UnionPay
 
 
