@@ -135,9 +135,17 @@ class TopicFilter:
             raise ConfigError(f"topic threshold must be in (0, 1], got {threshold}")
         self.threshold = float(threshold)
         if embedder is None:
+            from transformers.utils import logging
+
             from ..features.text import shared_minilm
 
-            embedder = shared_minilm()
+            bars = logging.is_progress_bar_enabled()
+            logging.disable_progress_bar()  # no "Loading weights" bar on a CLI's stderr
+            try:
+                embedder = shared_minilm()
+            finally:
+                if bars:
+                    logging.enable_progress_bar()
         self.embed = embedder
         self.topic_embeddings = self.embed(self.topics)
 
