@@ -134,11 +134,19 @@ def sample(
                                   "(first run; ~4 s once cached in ~/.cache/genzoo/inductor). Only for long jobs."),
     c2pa_cert: Optional[Path] = typer.Option(None, "--c2pa-cert", help=C2PA_CERT_HELP),
     c2pa_key: Optional[Path] = typer.Option(None, "--c2pa-key", help=C2PA_KEY_HELP),
+    safety_forbid: Optional[str] = typer.Option(None, "--safety-forbid", help="Safety checker: black out images the "
+                                                "shipped classifier puts in these classes (comma-separated, e.g. 7)."),
+    safety_threshold: float = typer.Option(0.5, "--safety-threshold", help="Flag when P(forbidden classes) >= this."),
+    safety_classifier: str = typer.Option("digits", "--safety-classifier", help="digits (1-channel) or shapes (3-channel)."),
 ):
     """Draw N samples from a saved model (same --seed, same samples)."""
     from .runs import sample_run
 
     kw = {k: v for k, v in dict(steps=steps, sampler=sampler, guidance_scale=guidance_scale).items() if v is not None}
+    if safety_forbid is not None:
+        from ..safety.image_checker import ClassifierSafetyChecker
+
+        kw["safety_checker"] = ClassifierSafetyChecker(safety_forbid.split(","), safety_threshold, safety_classifier)
     if class_label is not None:
         kw["class_labels"] = class_label
     if compile_:
@@ -217,11 +225,19 @@ def generate(
                                          "(a model trained with --data-arg fim=...)."),
     suffix: Optional[str] = typer.Option(None, "--suffix", help="Fill in the middle: the text after the gap."),
     fim_mode: str = typer.Option("psm", "--fim-mode", help="psm or spm: the FIM order of the prompt."),
+    guard: Optional[str] = typer.Option(None, "--guard", help="Input/output guards, comma-separated: pii[=email+card+"
+                                        "phone+iban+ip+secret], denylist=FILE, regex=FILE, topic=DESC;DESC, "
+                                        "threshold=0.35, action=block (docs/guardrails.md)."),
 ):
     """Generate text from a prompt (Hugging Face-style text-generation pipeline), or fill in the middle."""
     import torch
 
     from ..pipelines import pipeline
+
+    if guard is not None:
+        from ..safety.guardrails import parse_guard
+
+        guard = parse_guard(guard)  # a bad spec fails before the model loads
 
     if prefix is not None or suffix is not None:
         import genzoo as gz
@@ -229,6 +245,8 @@ def generate(
 
         if prompt:
             raise ConfigError("give either PROMPT or --prefix/--suffix (fill in the middle), not both")
+        if guard is not None:
+            raise ConfigError("--guard checks PROMPT generation; it does not apply to --prefix/--suffix (fill in the middle)")
         middle = infill(gz.load(run, base=base), prefix or "", suffix or "", mode=fim_mode, max_new_tokens=max_new_tokens,
                         do_sample=not greedy, temperature=temperature, top_k=top_k, top_p=top_p,
                         generator=torch.Generator().manual_seed(seed))
@@ -248,8 +266,12 @@ def generate(
         cfg = watermark_config(watermark_key, watermark_gamma, watermark_delta, watermark_seeding)
         procs.append(WatermarkLogitsProcessor(cfg, pipe.model.config.vocab_size))
     outs = pipe(prompt, max_new_tokens=max_new_tokens, do_sample=not greedy, temperature=temperature,
-                top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed), logits_processor=procs)
+                top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed), logits_processor=procs,
+                **({"guard": guard} if guard is not None else {}))
     typer.echo(outs[0]["generated_text"])
+    if guard is not None:
+        report = outs[0]["guard"]
+        typer.echo(f"guard: input {report['input']}; output {report['output'] or 'not generated'}", err=True)
 
 
 @app.command()

@@ -171,9 +171,11 @@ def text_options_for(model, source, data_name: str, args: dict, explicit: dict) 
     return out
 
 
-def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(None, None), **kw) -> Path | None:
+def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(None, None), safety_checker=None,
+               **kw) -> Path | None:
     """Draw ``n`` samples; write a PNG (images, 2-D), print text, or save raw tensors. ``c2pa``:
-    (certificate chain, key) PEM paths that sign the written image (``genzoo.safety.provenance``)."""
+    (certificate chain, key) PEM paths that sign the written image (``genzoo.safety.provenance``);
+    ``safety_checker`` (``genzoo.safety.image_checker``) blacks out the images it flags and reports how many."""
     import genzoo as gz
     from ..plotting import save_samples
     from ..safety.provenance import credentials_for_output, sign_sample
@@ -188,6 +190,10 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(No
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         samples = model.sample(n, generator=gen, **kw)
+    if safety_checker is not None:
+        from ..safety.image_checker import report_blackout
+
+        samples = report_blackout(safety_checker, samples, model.model_type)
     if out is not None and Path(out).suffix == ".safetensors":
         from ..serialization import save_tensors
 
