@@ -5,20 +5,11 @@ import json
 import pytest
 import torch
 
+from cli_run import run_cli
 from finetune_helpers import tiny_gpt
 
 import genzoo as gz
 from genzoo.cli.main import main
-
-
-def run_cli(args, capsys):
-    code = 0
-    try:
-        main(args)
-    except SystemExit as e:
-        code = e.code or 0
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
 
 
 @pytest.fixture

@@ -6,7 +6,8 @@ import math
 import pytest
 import torch
 
-from finetune_helpers import char_gpt_dir, run_cli
+from cli_run import run_cli
+from finetune_helpers import char_gpt_dir
 
 import genzoo as gz
 

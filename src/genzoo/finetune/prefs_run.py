@@ -22,6 +22,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError, did_you_mean
+from ..safety.model_card import write_after_save
 from ..serialization import write_json
 from .base import merge_and_unload, trainable_parameters
 
@@ -137,6 +138,7 @@ def preference_run(base: Path, data_name: str, *, method: str, overrides: dict[s
                     reference="precomputed" if prefs.precompute_ref and prefs.loss != "kto" else
                     "frozen copy" if reference is not None else "base with adapters disabled")
     write_json(out / "run.json", info)
+    write_after_save(out)  # README.md: the model card (genzoo.safety.model_card)
     if merge:
         merge_and_unload(model).save_pretrained(out / "merged")
     return info

@@ -25,6 +25,7 @@ from typing import Any
 import torch
 
 from ..errors import ConfigError, DataError, did_you_mean
+from ..safety.model_card import write_after_save
 from ..serialization import write_json
 from .base import merge_and_unload, trainable_parameters
 
@@ -161,6 +162,7 @@ def rl_run(base: Path, *, method: str, reward: str | None, overrides: dict[str, 
             "reward_failures": failures, "first_reward_error": first_error,
             "final": {k: v for k, v in last.items() if k not in ("step", "elapsed")}}
     write_json(out / "run.json", info)
+    write_after_save(out)  # README.md: the model card (genzoo.safety.model_card)
     if merge:
         merge_and_unload(model).save_pretrained(out / "merged")
     return info

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ConfigError, did_you_mean
+from ..safety.model_card import write_after_save
 from ..serialization import write_json
 from .base import merge_and_unload, parse_targets, trainable_parameters
 from .prefs_run import PREFERENCE_METHODS
@@ -130,6 +131,7 @@ def finetune_run(base, data_name: str | None, *, method: str = "lora", overrides
             "overrides": overrides or {}, "seed": seed, "steps": trainer.steps, "batch_size": trainer.batch_size,
             "lr": trainer.lr, "trainable_parameters": trainable, "total_parameters": total}
     write_json(out / "run.json", info)
+    write_after_save(out)  # README.md: the model card (genzoo.safety.model_card)
     if merge:
         merged = merge_and_unload(model)
         merged.save_pretrained(out / "merged")

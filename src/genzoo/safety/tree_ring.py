@@ -131,28 +131,6 @@ def sample_watermarked(model, n: int, key: TreeRingKey | int, *, generator: torc
     return model.sample(n, generator=generator, steps=steps, sampler="ddim", eta=0.0, noise=noise, **kw)
 
 
-def sample_to_files(model, n: int, key: TreeRingKey, generator: torch.Generator, out, **kw):
-    """``genzoo sample RUN --watermark-key K``: ``out`` = a directory (one PNG per sample), a ``.png``
-    grid or a ``.safetensors`` file of the raw samples; returns ``out``."""
-    from pathlib import Path
-
-    from ..plotting import save_samples
-    from ..serialization import save_tensors
-    from .image_files import write_pngs
-
-    out = Path(out)
-    if out.suffix not in ("", ".png", ".safetensors"):
-        raise ConfigError(f"--out {out}: give a directory (one PNG per sample), a .png grid or a .safetensors file")
-    samples = sample_watermarked(model, n, key, generator=generator, **kw)
-    if out.suffix == ".safetensors":
-        save_tensors({"samples": samples}, out)
-    elif out.suffix == ".png":
-        save_samples(samples, out)
-    else:
-        write_pngs(samples, out)
-    return out
-
-
 def check_model(model) -> None:
     if not (hasattr(model, "make_sampler") and getattr(model, "is_image", False)):
         raise ConfigError(f"Tree-Ring watermarks need an image diffusion model (ddpm); got {getattr(model, 'model_type', type(model).__name__)}")
