@@ -260,8 +260,9 @@ class T5(GenerativeModel):
     log_prob_kind = "exact"
     discrete_log_prob = True
     default_budget = {"steps": 2000, "batch_size": 32, "lr": 1e-3}
-    #: pystdlib-summaries on a 2-core CPU: ~237k parameters, 1000 x 16 pairs (benchmarks/code_summarization.py)
-    kind_defaults = {"seq2seq": {"budget": {"steps": 1000, "batch_size": 16, "lr": 2e-3, "ema_decay": None},
+    #: pystdlib-summaries on a CPU: ~237k parameters, 2000 x 16 pairs, ~0.15 CPU-s a step on one thread
+    #: (benchmarks/code_summarization.py)
+    kind_defaults = {"seq2seq": {"budget": {"steps": 2000, "batch_size": 16, "lr": 2e-3, "ema_decay": None},
                                  "config": {"d_model": 64, "d_kv": 16, "d_ff": 256, "num_heads": 4, "num_layers": 2}}}
 
     def __init__(self, config: T5Config):
