@@ -7,14 +7,6 @@ from genzoo.models.t5 import T5, T5Config
 TEXT = "def add(a, b):\n    return a + b\nReturn the sum of a and b.\n" * 3
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 @pytest.fixture
 def char_t5():
     """A tiny random T5 with a character tokenizer (<|endoftext|> = EOS 0, <pad> = last id)."""

@@ -3,21 +3,10 @@ import json
 
 import pytest
 import torch
+from finetune_helpers import run_cli
 
 import genzoo as gz
 from genzoo.pipelines import pipeline
-
-
-def run_cli(args, capsys):
-    from genzoo.cli.main import main
-
-    code = 0
-    try:
-        main([str(a) for a in args])
-    except SystemExit as e:
-        code = e.code or 0
-    cap = capsys.readouterr()
-    return code, cap.out, cap.err
 
 
 def test_log_prob_is_the_sum_of_teacher_forced_token_log_probs(char_t5):

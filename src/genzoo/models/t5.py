@@ -30,7 +30,6 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
 
@@ -39,11 +38,12 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError, DataError
-from ..generation import GENERATION_CONFIG_NAME, GenerationConfig, generate
+from ..generation import GenerationConfig, generate
 from ..model import GenerativeModel, ModelConfig
 from ..nn.transformer import KVCache, RMSNorm
 from ..registry import register_model
 from ..utils import model_device, unpack_batch
+from .lm_files import LanguageModelFiles
 
 FEED_FORWARD = ("relu", "gated-gelu")
 
@@ -254,8 +254,9 @@ class T5Cache(KVCache):
 
 
 @register_model("t5")
-class T5(GenerativeModel):
+class T5(LanguageModelFiles, GenerativeModel):
     config_class = T5Config
+    hf_module = ".t5_hf"
     data_kinds = ("seq2seq",)
     log_prob_kind = "exact"
     discrete_log_prob = True
@@ -318,11 +319,6 @@ class T5(GenerativeModel):
         src = torch.randint(2, 12, (16, 6), generator=torch.Generator().manual_seed(0))
         tgt = torch.cat([src[:, :4].flip(1), torch.ones(16, 1, dtype=torch.long)], 1)  # reverse 4 tokens, EOS
         return config, torch.cat([src, tgt], 1)
-
-    def attach_data(self, data) -> None:
-        tok = getattr(data, "tokenizer", None)
-        if tok is not None:
-            self.set_tokenizer(tok)
 
     def set_tokenizer(self, tokenizer) -> None:
         if tokenizer.vocab_size > self.config.vocab_size:
@@ -469,32 +465,7 @@ class T5(GenerativeModel):
         warnings.warn(f"genzoo: a source of {input_ids.shape[1]} tokens exceeds the encoder's context of {S} "
                       f"(max_source_length); it is truncated to its first {S} tokens", stacklevel=3)
         return input_ids[:, :S], None if attention_mask is None else attention_mask[:, :S]
-
-    # --- persistence ----------------------------------------------------------------------
-    def save_extra(self, path) -> None:
-        if self.tokenizer is not None:
-            self.tokenizer.save(path)
-        self.generation_config.save(path)
-
-    def load_extra(self, path) -> None:
-        path = Path(path)
-        if (path / "tokenizer.json").is_file():
-            from ..data.tokenizers import Tokenizer
-
-            self.set_tokenizer(Tokenizer.from_file(path / "tokenizer.json"))
-        if (path / GENERATION_CONFIG_NAME).is_file():
-            self.generation_config = GenerationConfig.from_file(path)
-
-    def save_pretrained(self, path, format: str = "genzoo", **kw: Any) -> None:
-        """``format="genzoo"`` (default) or ``"hf"``: a transformers ``T5ForConditionalGeneration`` directory."""
-        if format == "hf":
-            from .t5_hf import save_hf
-
-            return save_hf(self, path)
-        if format != "genzoo":
-            raise ConfigError(f"format must be 'genzoo' or 'hf', got {format!r}")
-        return super().save_pretrained(path, **kw)
-
+    # persistence (tokenizer.json, generation_config.json, save_pretrained(format="hf")): models/lm_files.py
 
 class Seq2SeqDecoder:
     """A T5 decoder bound to a batch's encoder states, seen by ``genzoo.generation.generate`` as a

@@ -20,7 +20,7 @@ import torch
 from torch import Tensor
 
 from ..errors import CheckpointError
-from ..serialization import CONFIG_NAME, WEIGHTS_NAME, atomic_dir, load_state_into, load_tensors, read_json, save_tensors, write_json
+from ..serialization import CONFIG_NAME, WEIGHTS_NAME, atomic_dir, load_state_into, load_tensors, save_tensors, write_json
 
 SAME_NAMES = ("vocab_size", "d_model", "d_kv", "d_ff", "num_layers", "num_decoder_layers", "num_heads",
               "relative_attention_num_buckets", "relative_attention_max_distance", "dropout_rate",
@@ -88,16 +88,11 @@ def state_to_hf(model) -> dict[str, Tensor]:
 def load_hf(path, device: str | torch.device = "cpu"):
     """A genzoo T5 from a transformers T5 directory (safetensors only, never pickle)."""
     from ..generation import GENERATION_CONFIG_NAME, GenerationConfig
-    from .gpt_hf import _tokenizer_from_dir
+    from .gpt_hf import _tokenizer_from_dir, read_hf_config
     from .t5 import T5
 
     path = Path(path)
-    raw = read_json(path / CONFIG_NAME)
-    if not (path / WEIGHTS_NAME).is_file():
-        found = ", ".join(sorted(p.name for p in path.iterdir())) or "nothing"
-        raise CheckpointError(f"{path}: no {WEIGHTS_NAME} (found {found}); genzoo reads safetensors only — convert with "
-                              "transformers: T5ForConditionalGeneration.from_pretrained(dir).save_pretrained(dir)")
-    config = config_from_hf(raw)
+    config = config_from_hf(read_hf_config(path, "T5ForConditionalGeneration"))
     model = T5(config)
     load_state_into(model, state_from_hf(load_tensors(path / WEIGHTS_NAME), config.tie_word_embeddings), path / WEIGHTS_NAME)
     tokenizer = _tokenizer_from_dir(path)
