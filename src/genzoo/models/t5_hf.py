@@ -13,7 +13,6 @@ Config: transformers' names are genzoo's; ``n_positions`` (old T5 configs) gives
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import torch
@@ -27,18 +26,6 @@ SAME_NAMES = ("vocab_size", "d_model", "d_kv", "d_ff", "num_layers", "num_decode
               "layer_norm_epsilon", "feed_forward_proj", "pad_token_id", "eos_token_id", "decoder_start_token_id")
 TIED_COPIES = ("encoder.embed_tokens.weight", "decoder.embed_tokens.weight")
 UNUSED = ("decoder.block.0.layer.1.EncDecAttention.relative_attention_bias.weight",)
-
-
-def is_hf_dir(path) -> bool:
-    """A directory whose config.json is a transformers T5 config (not one written by genzoo)."""
-    cfg = Path(path) / CONFIG_NAME
-    if not cfg.is_file():
-        return False
-    try:
-        raw = json.loads(cfg.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        return False
-    return raw.get("model_type") == "t5" and "genzoo_version" not in raw
 
 
 def config_from_hf(raw: dict):
