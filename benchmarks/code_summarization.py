@@ -87,11 +87,16 @@ def main() -> None:
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--max-test", type=int, default=None, help="score only the first N test pairs")
     ap.add_argument("--models", default="t5,gpt,copy-name", help="which of t5, gpt, copy-name to run")
+    ap.add_argument("--t5-from", type=Path, default=None, help="score a t5 run trained earlier (its --out/t5) instead of training")
+    ap.add_argument("--merge", type=Path, nargs="+", default=None, help="only merge results.json files of runs with other --models")
     ap.add_argument("--threads", type=int, default=1, help="torch threads (1: on a shared 2-core machine two threads "
                     "spin-wait; one is ~15x cheaper in CPU time)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.merge:
+        parts = [json.loads(f.read_text()) for f in args.merge]
+        return write(args.out, parts[0]["meta"], {k: v for part in parts for k, v in part["results"].items()})
     torch.manual_seed(0)
     train, test = gz.load_dataset("pystdlib-summaries", "train"), gz.load_dataset("pystdlib-summaries", "test")
     if args.max_test:
@@ -104,17 +109,21 @@ def main() -> None:
 
     models = set(args.models.split(","))
     if "t5" in models:
-        t5 = gz.build("t5", data=train)
         t0 = time.process_time()
-        gz.Trainer(t5, train, out=args.out / "t5", **budget).fit()
-        t5_cpu = time.process_time() - t0
+        if args.t5_from is not None:
+            t5, t5_cpu = gz.load(args.t5_from), None
+        else:
+            t5 = gz.build("t5", data=train)
+            gz.Trainer(t5, train, out=args.out / "t5", **budget).fit()
+            t5_cpu = time.process_time() - t0
+        t5_wall = last_elapsed(args.t5_from or args.out / "t5")
         t5.eval()
         nll = gz.evaluate(t5, test, ["nll"])["nll"]
         for name, kw in (("t5 (greedy)", {}), ("t5 (beam 4)", {"num_beams": 4})):
             t0 = time.process_time()
             hyps, _ = seq2seq_predictions(t5, test, **kw)
             results[name] = {**summary_scores(hyps, refs), "params": sum(p.numel() for p in t5.parameters()),
-                             "train_cpu_s": t5_cpu, "decode_cpu_s": time.process_time() - t0, "test_nll_per_token": nll,
+                             "train_cpu_s": t5_cpu, "train_wall_s": t5_wall, "decode_cpu_s": time.process_time() - t0, "test_nll_per_token": nll,
                              "examples": hyps[:5]}
 
     if "gpt" in models:
@@ -131,7 +140,7 @@ def main() -> None:
         t0 = time.process_time()
         hyps = gpt_predictions(gpt, test, S)
         results["gpt (greedy)"] = {**summary_scores(hyps, refs), "params": sum(p.numel() for p in gpt.parameters()),
-                                   "train_cpu_s": gpt_cpu, "decode_cpu_s": time.process_time() - t0,
+                                   "train_cpu_s": gpt_cpu, "train_wall_s": last_elapsed(args.out / "gpt"), "decode_cpu_s": time.process_time() - t0,
                                    "test_nll_per_token": gnll / tmask.sum().item(), "examples": hyps[:5]}
 
     if "copy-name" in models:
@@ -141,20 +150,32 @@ def main() -> None:
     meta = {"budget": {k: budget[k] for k in ("steps", "batch_size", "lr")}, "train_pairs": len(train),
             "test_pairs": len(test), "test_modules": test.info["modules"], "references": refs[:5],
             "torch": torch.__version__, "threads": torch.get_num_threads(), "cpu_s_total": time.process_time()}
-    (args.out / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
-    lines = [f"Budget per model: {args.steps} steps x batch {args.batch_size}, lr {args.lr} (AdamW, cosine), "
-             f"{args.threads} thread(s), whole script {time.process_time() / 60:.1f} CPU-min; "
-             f"{len(train)} train pairs, {len(test)} test pairs ({len(test.info['modules'])} held-out modules).", "",
-             "| model | params | BLEU | chrF | ROUGE-L | test NLL/token | train CPU-s |", "|---|---|---|---|---|---|---|"]
+    write(args.out, meta, results)
+
+
+def last_elapsed(run: Path) -> float | None:
+    """Training wall-clock seconds from a run's metrics.jsonl (the Trainer's ``elapsed``)."""
+    lines = (run / "metrics.jsonl").read_text().splitlines() if (run / "metrics.jsonl").is_file() else []
+    return json.loads(lines[-1]).get("elapsed") if lines else None
+
+
+def write(out: Path, meta: dict, results: dict) -> None:
+    (out / "results.json").write_text(json.dumps({"meta": meta, "results": results}, indent=1))
+    b = meta["budget"]
+    lines = [f"Budget per model: {b['steps']} steps x batch {b['batch_size']}, lr {b['lr']} (AdamW, cosine), "
+             f"{meta['threads']} thread(s); {meta['train_pairs']} train pairs, {meta['test_pairs']} test pairs "
+             f"({len(meta['test_modules'])} held-out modules).", "",
+             "| model | params | BLEU | chrF | ROUGE-L | test NLL/token | train CPU-s | train wall-s |",
+             "|---|---|---|---|---|---|---|---|"]
+    fmt = lambda r, k, f: f.format(r[k]) if r.get(k) is not None else "—"  # noqa: E731
     for name, r in results.items():
-        nll_s = f"{r['test_nll_per_token']:.3f}" if "test_nll_per_token" in r else "—"
-        cpu_s = f"{r['train_cpu_s']:.0f}" if "train_cpu_s" in r else "—"
-        lines.append(f"| {name} | {r['params']:,} | {r['bleu']:.2f} | {r['chrf']:.2f} | {r['rouge_l']:.2f} | {nll_s} | {cpu_s} |")
+        lines.append(f"| {name} | {r['params']:,} | {r['bleu']:.2f} | {r['chrf']:.2f} | {r['rouge_l']:.2f} | "
+                     f"{fmt(r, 'test_nll_per_token', '{:.3f}')} | {fmt(r, 'train_cpu_s', '{:.0f}')} | {fmt(r, 'train_wall_s', '{:.0f}')} |")
     lines += ["", "First test references and outputs:", ""]
-    for i, ref in enumerate(refs[:5]):
+    for i, ref in enumerate(meta["references"]):
         lines.append(f"- ref: {ref!r}")
         lines += [f"  - {name}: {r['examples'][i]!r}" for name, r in results.items()]
-    (args.out / "results.md").write_text("\n".join(lines) + "\n")
+    (out / "results.md").write_text("\n".join(lines) + "\n")
     print("\n".join(lines))
 
 
