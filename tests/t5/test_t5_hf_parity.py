@@ -100,3 +100,23 @@ def test_genzoo_writes_directories_transformers_loads(tmp_path, tie):
         assert torch.equal(hf.generate(input_ids=src, attention_mask=mask, do_sample=False, **kw), ours.generate(src, mask, **kw))
     again = gz.load(tmp_path)  # and genzoo reads its own transformers-format directory back
     assert all(torch.equal(a, b) for a, b in zip(ours.state_dict().values(), again.state_dict().values()))
+
+
+def test_t5_directory_with_a_sentencepiece_style_tokenizer(tmp_path):
+    """A T5 tokenizer.json says </s> and <pad> (no <|endoftext|>): genzoo reads it and the pipeline runs."""
+    from tokenizers import Tokenizer as HFTokenizer
+    from tokenizers import decoders, models, pre_tokenizers
+
+    from genzoo.pipelines import pipeline
+
+    vocab = [("<pad>", 0.0), ("</s>", 0.0), ("<unk>", 0.0)] + [(c, -1.0) for c in "abcdefghij▁"]
+    tok = HFTokenizer(models.Unigram(vocab, unk_id=2))
+    tok.pre_tokenizer, tok.decoder = pre_tokenizers.Metaspace(), decoders.Metaspace()
+    tok.add_special_tokens(["<pad>", "</s>", "<unk>"])
+    hf_t5(vocab_size=14).save_pretrained(tmp_path)
+    tok.save(str(tmp_path / "tokenizer.json"))
+    ours = gz.load(tmp_path)
+    assert (ours.tokenizer.eos_token_id, ours.tokenizer.pad_token_id) == (1, 0)
+    assert ours.generation_config.eos_token_id == 1 and ours.generation_config.pad_token_id == 0
+    out = pipeline("summarization", model=str(tmp_path))("abc def", max_new_tokens=4)
+    assert list(out[0]) == ["summary_text"]
