@@ -135,17 +135,6 @@ class GPT(LanguageModelFiles, GenerativeModel):
         batch = (start + torch.arange(8)) % 11  # counting sequences: easy to learn
         return config, batch
 
-    def set_tokenizer(self, tokenizer) -> None:
-        if tokenizer.vocab_size > self.config.vocab_size:
-            raise ConfigError(f"the tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is {self.config.vocab_size}; "
-                              "use the tokenizer the model was trained with")
-        self.tokenizer = tokenizer
-        eos = getattr(tokenizer, "eos_token_id", None)
-        if self.generation_config.eos_token_id is None and eos is not None:
-            self.generation_config.eos_token_id = eos
-        if self.generation_config.pad_token_id is None and getattr(tokenizer, "pad_token_id", None) is not None:
-            self.generation_config.pad_token_id = tokenizer.pad_token_id
-
     # --- the network ----------------------------------------------------------------------
     def forward(self, idx: Tensor, *, attention_mask: Tensor | None = None, position_ids: Tensor | None = None,
                 cache: KVCache | None = None, last_only: bool = False) -> Tensor:

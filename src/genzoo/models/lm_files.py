@@ -14,7 +14,7 @@ TOKENIZER_NAME = "tokenizer.json"
 
 
 class LanguageModelFiles:
-    """Mixin for a ``GenerativeModel`` with ``tokenizer``, ``generation_config`` and ``set_tokenizer``."""
+    """Mixin for a ``GenerativeModel`` with ``config.vocab_size``, ``tokenizer`` and ``generation_config``."""
 
     #: the module (relative to ``genzoo.models``) whose ``save_hf(model, path)`` writes the transformers layout
     hf_module: ClassVar[str] = ""
@@ -24,6 +24,18 @@ class LanguageModelFiles:
         tok = getattr(data, "tokenizer", None)
         if tok is not None:
             self.set_tokenizer(tok)
+
+    def set_tokenizer(self, tokenizer) -> None:
+        """Use ``tokenizer`` (it must fit the vocabulary); its EOS / pad ids fill unset generation defaults."""
+        if tokenizer.vocab_size > self.config.vocab_size:
+            raise ConfigError(f"the tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is {self.config.vocab_size}; "
+                              "use the tokenizer the model was trained with")
+        self.tokenizer = tokenizer
+        eos = getattr(tokenizer, "eos_token_id", None)
+        if self.generation_config.eos_token_id is None and eos is not None:
+            self.generation_config.eos_token_id = eos
+        if self.generation_config.pad_token_id is None and getattr(tokenizer, "pad_token_id", None) is not None:
+            self.generation_config.pad_token_id = tokenizer.pad_token_id
 
     def save_extra(self, path) -> None:
         if self.tokenizer is not None:

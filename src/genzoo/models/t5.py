@@ -320,12 +320,6 @@ class T5(LanguageModelFiles, GenerativeModel):
         tgt = torch.cat([src[:, :4].flip(1), torch.ones(16, 1, dtype=torch.long)], 1)  # reverse 4 tokens, EOS
         return config, torch.cat([src, tgt], 1)
 
-    def set_tokenizer(self, tokenizer) -> None:
-        if tokenizer.vocab_size > self.config.vocab_size:
-            raise ConfigError(f"the tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is "
-                              f"{self.config.vocab_size}; use the tokenizer the model was trained with")
-        self.tokenizer = tokenizer
-
     # --- the network ----------------------------------------------------------------------
     def encode(self, input_ids: Tensor, attention_mask: Tensor | None = None) -> Tensor:
         """Encoder states (B, S, d_model) of source ids (B, S); ``attention_mask`` 1 for real tokens."""
