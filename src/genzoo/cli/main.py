@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -217,13 +218,15 @@ def eval_cmd(
 
 @app.command()
 def generate(
-    run: Path = typer.Argument(..., help="A saved text model directory (genzoo or Hugging Face GPT-2)."),
+    run: Path = typer.Argument(..., help="A saved text model directory (genzoo GPT or t5, Hugging Face GPT-2 or T5); "
+                                          "for a t5 the prompt is the source (e.g. code to summarise)."),
     prompt: str = typer.Argument("", help="The text to continue (empty with --prefix/--suffix)."),
     max_new_tokens: int = typer.Option(64, "--max-new-tokens"),
     temperature: float = typer.Option(1.0),
     top_k: Optional[int] = typer.Option(None, "--top-k"),
     top_p: Optional[float] = typer.Option(None, "--top-p"),
     greedy: bool = typer.Option(False, help="Greedy decoding instead of sampling."),
+    num_beams: int = typer.Option(1, "--num-beams", help="Beam search with this many beams (deterministic)."),
     seed: int = typer.Option(0),
     base: Optional[Path] = typer.Option(None, "--base", help=BASE_HELP),
     watermark_key: Optional[int] = typer.Option(None, "--watermark-key", help="Watermark the text (KGW) with this "
@@ -263,21 +266,31 @@ def generate(
         typer.echo(f"{prefix or ''}{middle}{suffix or ''}")
         return
 
+    from ..pipelines.text2text import is_seq2seq_dir
+
+    seq2seq = base is None and is_seq2seq_dir(run)  # a t5 run: the prompt is the source, the output its summary
+    if seq2seq and guard is not None:
+        raise ConfigError("--guard checks text-generation (GPT) models; a t5 run is text-to-text")
     if base is not None:
         import genzoo as gz
 
         pipe = pipeline("text-generation", model=gz.load(run, base=base))
     else:
-        pipe = pipeline("text-generation", model=str(run))
+        pipe = pipeline("text2text-generation" if seq2seq else "text-generation", model=str(run))
     procs = []
     if watermark_key is not None:
         from ..safety import WatermarkLogitsProcessor
 
         cfg = watermark_config(watermark_key, watermark_gamma, watermark_delta, watermark_seeding)
         procs.append(WatermarkLogitsProcessor(cfg, pipe.model.config.vocab_size))
-    outs = pipe(prompt, max_new_tokens=max_new_tokens, do_sample=not greedy, temperature=temperature,
-                top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed), logits_processor=procs,
-                **({"guard": guard} if guard is not None else {}))
+    beams = {"num_beams": num_beams} if num_beams > 1 else {}
+    with warnings.catch_warnings(record=True) as caught:  # e.g. a source truncated to the encoder's context
+        warnings.simplefilter("always")
+        outs = pipe(prompt, max_new_tokens=max_new_tokens, do_sample=not greedy and num_beams == 1, temperature=temperature,
+                    top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed), logits_processor=procs, **beams,
+                    **({"guard": guard} if guard is not None else {}))
+    for w in caught:
+        typer.echo(f"warning: {str(w.message).removeprefix('genzoo: ')}", err=True)
     typer.echo(outs[0]["generated_text"])
     if guard is not None:
         report = outs[0]["guard"]
