@@ -39,7 +39,7 @@ class Limits:
     timeout: float = 5.0        # wall-clock seconds
     memory_mb: int = 1024       # address space
     file_mb: int = 16           # largest file (and stdout/stderr) a program may write
-    processes: int = 8          # RLIMIT_NPROC inside the program's user namespace
+    processes: int = 4          # RLIMIT_NPROC: a fork bomb stops at a handful of processes
     network: bool = False       # True: no namespaces (the machine's network and file system)
 
 

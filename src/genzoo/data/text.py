@@ -34,8 +34,9 @@ from ..errors import DataError
 from ..privacy.canaries import PREFIX, insert_canaries, make_canaries, parse_counts
 from ..registry import register_dataset
 from .base import GenDataset
-from .common import check_split
+from .common import check_split, generator
 from .curate import curate_text
+from .fim import SENTINELS, check_rates, fim_blocks
 from .tokenizers import Tokenizer, train_tokenizer
 
 PYSTDLIB_CHARS = 3_000_000
@@ -119,7 +120,9 @@ def _splits(key) -> dict:
 
 
 @functools.lru_cache(maxsize=16)
-def _tokenizer(key, kind: str, vocab_size: int) -> Tokenizer:
+def _tokenizer(key, kind: str, vocab_size: int, fim: bool = False) -> Tokenizer:
+    if fim:  # the FIM sentinels get ids after the vocabulary: plain text encodes to the same ids
+        return _tokenizer(key, kind, vocab_size).with_special_tokens(SENTINELS)
     kw = {"vocab_size": vocab_size} if kind == "bpe" else {}
     return train_tokenizer(kind, _splits(key)["vocab_text"], **kw)
 
@@ -130,14 +133,15 @@ def _tokens(key, kind: str, vocab_size: int, split: str) -> torch.Tensor:
 
 
 def text_dataset(name: str, key, split: str, tokenizer="char", block_size: int = 128,
-                 vocab_size: int = 1024) -> GenDataset:
+                 vocab_size: int = 1024, fim: float = 0.0, fim_spm: float = 0.5) -> GenDataset:
     check_split(name, split)
+    fim, fim_spm = check_rates(fim, fim_spm)
     if not isinstance(block_size, int) or block_size < 1:
         raise DataError(f"block_size must be a positive integer, got {block_size!r}")
     if isinstance(tokenizer, Tokenizer):
         tok, tokens = tokenizer, tokenizer.encode_tensor(_splits(key)[split])
     elif tokenizer in ("char", "bpe"):
-        tok, tokens = _tokenizer(key, tokenizer, vocab_size), _tokens(key, tokenizer, vocab_size, split)
+        tok, tokens = _tokenizer(key, tokenizer, vocab_size, fim > 0), _tokens(key, tokenizer, vocab_size, split)
     else:
         raise DataError(f"unknown tokenizer {tokenizer!r}; use tokenizer='char', 'bpe' or a genzoo Tokenizer")
     n = len(tokens) // block_size
@@ -145,6 +149,8 @@ def text_dataset(name: str, key, split: str, tokenizer="char", block_size: int =
         raise DataError(f"the {split} split of {name!r} has {len(tokens)} tokens, fewer than "
                         f"block_size={block_size}; use a smaller block_size or a longer text")
     x = tokens[: n * block_size].view(n, block_size).clone()
+    if fim > 0 and split == "train":  # fill-in-the-middle training blocks (fim.py); the test split stays plain text
+        x = fim_blocks(x, fim, fim_spm, {t: tok.token_id(t) for t in SENTINELS}, tok.eos_token_id, generator("train"))
     info = {"tokens": tokens.clone(), "n_chars": len(_splits(key)[split]), "block_size": block_size,
             "tokenizer_kind": tokenizer if isinstance(tokenizer, str) else "custom",
             "options": {"tokenizer": tokenizer, "block_size": block_size, "vocab_size": vocab_size}
@@ -153,6 +159,8 @@ def text_dataset(name: str, key, split: str, tokenizer="char", block_size: int =
     curation = {"dedup": dedup, "scrub": scrub, **({"canaries": ",".join(map(str, counts)), "canary_digits": digits,
                                                      "canary_seed": seed} if counts else {})}
     info["options"].update({k: v for k, v in curation.items() if v is not None})
+    if fim > 0:
+        info["options"].update(fim=fim, fim_spm=fim_spm)
     for extra in ("curation", "canaries"):
         if _splits(key)[extra] is not None:
             info[extra] = _splits(key)[extra]
@@ -163,15 +171,18 @@ def text_dataset(name: str, key, split: str, tokenizer="char", block_size: int =
 
 @register_dataset("pystdlib")
 def pystdlib(split: str = "train", tokenizer="char", block_size: int = 128, vocab_size: int = 1024, dedup=None,
-             scrub=None, canaries=None, canary_digits: int = 6, canary_seed: int = 0) -> GenDataset:
-    """Python standard-library source as token blocks (see the module docstring)."""
+             scrub=None, canaries=None, canary_digits: int = 6, canary_seed: int = 0, fim: float = 0.0,
+             fim_spm: float = 0.5) -> GenDataset:
+    """Python standard-library source as token blocks (see the module docstring); ``fim``: the share of
+    training blocks in fill-in-the-middle order (``fim.py``), ``fim_spm`` the SPM share of those."""
     key = _corpus_key("pystdlib", dedup, scrub, canaries, canary_digits, canary_seed)
-    return text_dataset("pystdlib", key, split, tokenizer, block_size, vocab_size)
+    return text_dataset("pystdlib", key, split, tokenizer, block_size, vocab_size, fim, fim_spm)
 
 
 @register_dataset("text:")
 def text_file(path: str, split: str = "train", tokenizer="char", block_size: int = 128, vocab_size: int = 1024,
-              dedup=None, scrub=None, canaries=None, canary_digits: int = 6, canary_seed: int = 0) -> GenDataset:
+              dedup=None, scrub=None, canaries=None, canary_digits: int = 6, canary_seed: int = 0, fim: float = 0.0,
+              fim_spm: float = 0.5) -> GenDataset:
     """``text:PATH``: a user's UTF-8 text file, same layout as ``pystdlib``."""
     p = Path(path).expanduser()
     stat = p.stat() if p.is_file() else None
@@ -179,4 +190,4 @@ def text_file(path: str, split: str = "train", tokenizer="char", block_size: int
         read_text_file(path)  # raises the right error
     key = _corpus_key(("file", str(p.resolve()), stat.st_mtime_ns, stat.st_size), dedup, scrub, canaries,
                       canary_digits, canary_seed)
-    return text_dataset(f"text:{path}", key, split, tokenizer, block_size, vocab_size)
+    return text_dataset(f"text:{path}", key, split, tokenizer, block_size, vocab_size, fim, fim_spm)

@@ -25,6 +25,7 @@ from . import fast_encode
 EOS = "<|endoftext|>"
 UNK = "<|unk|>"
 _PAD_NAMES = ("<|pad|>", "<pad>", "[PAD]")
+_EOS_OTHERS = ("</s>",)  # T5 / sentencepiece tokenizers
 _FAST_FROM = 20_000  # characters: longer texts use the exact fast encoders of fast_encode.py
 _UNSET = object()
 
@@ -34,7 +35,7 @@ class Tokenizer:
 
     def __init__(self, hf: HFTokenizer):
         self.hf = hf
-        eos = hf.token_to_id(EOS)
+        eos = next((hf.token_to_id(t) for t in (EOS, *_EOS_OTHERS) if hf.token_to_id(t) is not None), None)
         if eos is None:
             raise DataError(f"tokenizer has no {EOS!r} token; add it as a special token")
         self.eos_token_id: int = eos
@@ -76,6 +77,19 @@ class Tokenizer:
 
     def __len__(self) -> int:
         return self.vocab_size
+
+    def with_special_tokens(self, tokens: list[str]) -> Tokenizer:
+        """A copy with ``tokens`` added as special tokens (new ids after the vocabulary; e.g. FIM sentinels)."""
+        hf = HFTokenizer.from_str(self.hf.to_str())
+        hf.add_special_tokens(list(tokens))
+        return Tokenizer(hf)
+
+    def token_id(self, token: str) -> int:
+        """The id of a (special) token; a one-line error when the vocabulary lacks it."""
+        i = self.hf.token_to_id(token)
+        if i is None:
+            raise DataError(f"the tokenizer has no {token!r} token; train the model with it (e.g. --data-arg fim=0.5)")
+        return i
 
     def __repr__(self) -> str:
         return f"Tokenizer({self.hf.model.__class__.__name__}, vocab_size={self.vocab_size})"
