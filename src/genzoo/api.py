@@ -21,6 +21,8 @@ def build(name: str, data=None, **overrides: Any) -> GenerativeModel:
     defaults = cls.config_defaults_for_kind(getattr(data, "kind", None))
     model = cls(cls.config_for_data(data, **{**defaults, **overrides}))
     if data is not None:
+        if getattr(data, "info", {}).get("transform") is not None:  # a mixed-type table (data/tables.py)
+            model.table_transform = data.info["transform"]
         model.attach_data(data)
     return model
 

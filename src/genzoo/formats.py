@@ -6,6 +6,8 @@ genzoo reads four layouts:
 - ``"genzoo"``: ``config.json`` written by genzoo (``genzoo_version``, or a registered ``model_type``);
 - ``"transformers-gpt2"``: a transformers ``GPT2LMHeadModel`` directory (``config.json`` with
   ``"model_type": "gpt2"``, ``model.safetensors``), read by ``models.gpt_hf``;
+- ``"transformers-t5"``: a transformers ``T5ForConditionalGeneration`` directory (``"model_type": "t5"``
+  and no ``genzoo_version``), read by ``models.t5_hf``;
 - ``"diffusers-pipeline"``: ``model_index.json`` naming a ``UNet2DModel`` and a scheduler (DDPM/DDIM
   pipelines), read by ``pipelines.diffusion.load_diffusers_ddpm``;
 - ``"diffusers-unet"``: a lone ``UNet2DModel`` directory (``config.json`` with ``"_class_name":
@@ -25,14 +27,16 @@ import torch
 from .errors import CheckpointError, ConfigError
 from .serialization import CONFIG_NAME, read_json
 
-READABLE = ("genzoo reads genzoo runs, transformers GPT-2 and diffusers DDPM/DDIM pipeline "
+READABLE = ("genzoo reads genzoo runs, transformers GPT-2 and T5, and diffusers DDPM/DDIM pipeline "
             "(or UNet2DModel) directories")
 INDEX_NAME = "model_index.json"
+#: transformers ``model_type``s genzoo reads (a genzoo directory always carries ``genzoo_version``)
+TRANSFORMERS = {"gpt2": "transformers-gpt2", "t5": "transformers-t5"}
 ADAPTER_CONFIG = "adapter_config.json"
 
 
 def detect_format(path) -> str:
-    """One of ``"genzoo"``, ``"transformers-gpt2"``, ``"diffusers-pipeline"``, ``"diffusers-unet"``,
+    """One of ``"genzoo"``, ``"transformers-gpt2"``, ``"transformers-t5"``, ``"diffusers-pipeline"``, ``"diffusers-unet"``,
     ``"adapter"``."""
     from .registry import MODELS
 
@@ -46,10 +50,10 @@ def detect_format(path) -> str:
     if (path / CONFIG_NAME).is_file():
         raw = read_json(path / CONFIG_NAME)
         model_type, cls_name = raw.get("model_type"), raw.get("_class_name")
-        if "genzoo_version" in raw or (model_type in MODELS and model_type != "gpt2"):
+        if "genzoo_version" in raw or (model_type in MODELS and model_type not in TRANSFORMERS):
             return "genzoo"
-        if model_type == "gpt2":
-            return "transformers-gpt2"
+        if model_type in TRANSFORMERS:
+            return TRANSFORMERS[model_type]
         if cls_name == "UNet2DModel":
             return "diffusers-unet"
         if model_type:
@@ -89,6 +93,10 @@ def load_any(path, device: str | torch.device = "cpu", base=None):
         from .models.gpt_hf import load_hf
 
         return load_hf(path, device=device)
+    if fmt == "transformers-t5":
+        from .models.t5_hf import load_hf as load_t5
+
+        return load_t5(path, device=device)
     from .pipelines.diffusion import load_diffusers_ddpm, load_diffusers_unet
 
     loader = load_diffusers_ddpm if fmt == "diffusers-pipeline" else load_diffusers_unet

@@ -27,6 +27,7 @@ import torch
 from torch import Tensor
 
 from .errors import CheckpointError, ConfigError, DataError
+from .beam_search import beam_search, check_beam_options
 from .samplers.decoding import build_processors, next_token, process
 
 GENERATION_CONFIG_NAME = "generation_config.json"
@@ -51,6 +52,11 @@ class GenerationConfig:
     stop_strings: list[str] | None = None
     num_return_sequences: int = 1
     use_cache: bool = True
+    num_beams: int = 1  # > 1: beam search (genzoo.beam_search)
+    length_penalty: float = 1.0  # beam scores are divided by length ** length_penalty
+    early_stopping: bool | str = False  # True, False or "never" (see genzoo.beam_search)
+    min_length: int = 0  # EOS is forbidden while the whole sequence (prompt included) is shorter
+    min_new_tokens: int | None = None  # ... or while fewer new tokens were generated
 
     def update(self, **kw: Any) -> "GenerationConfig":
         """A copy with ``kw`` applied; unknown names raise a one-line error.
@@ -79,6 +85,9 @@ class GenerationConfig:
             raise ConfigError("stop_strings must be non-empty strings")
         build_processors(do_sample=self.do_sample, temperature=self.temperature, top_k=self.top_k,
                          top_p=self.top_p, repetition_penalty=self.repetition_penalty)
+        check_beam_options(self.num_beams, self.num_return_sequences, self.early_stopping, self.do_sample)
+        if self.num_beams > 1 and self.stop_strings:
+            raise ConfigError("stop_strings are not supported with beam search; use num_beams=1 or an EOS id")
 
     @property
     def eos_ids(self) -> list[int]:
@@ -216,11 +225,14 @@ def generate(model, input_ids: Tensor, attention_mask: Tensor | None = None,
     tokenizer = tokenizer if tokenizer is not None else getattr(model, "tokenizer", None)
     if gc.stop_strings and tokenizer is None:
         raise ConfigError("stop_strings need a tokenizer: pass tokenizer= or load a model saved with one")
-    if gc.num_return_sequences > 1:
-        input_ids = input_ids.repeat_interleave(gc.num_return_sequences, dim=0)
-        mask = None if mask is None else mask.repeat_interleave(gc.num_return_sequences, dim=0)
+    copies = gc.num_beams if gc.num_beams > 1 else gc.num_return_sequences
+    if copies > 1:
+        input_ids = input_ids.repeat_interleave(copies, dim=0)
+        mask = None if mask is None else mask.repeat_interleave(copies, dim=0)
     procs = build_processors(do_sample=gc.do_sample, temperature=gc.temperature, top_k=gc.top_k,
-                             top_p=gc.top_p, repetition_penalty=gc.repetition_penalty) + list(logits_processor or [])
+                             top_p=gc.top_p, repetition_penalty=gc.repetition_penalty, min_length=gc.min_length,
+                             min_new_tokens=gc.min_new_tokens, eos_ids=gc.eos_ids, prompt_length=input_ids.shape[1])
+    procs += list(logits_processor or [])
     eos = torch.tensor(gc.eos_ids, dtype=torch.long, device=input_ids.device)
     pad = gc.pad_token_id if gc.pad_token_id is not None else (gc.eos_ids[0] if gc.eos_ids else 0)
 
@@ -234,6 +246,14 @@ def generate(model, input_ids: Tensor, attention_mask: Tensor | None = None,
         key_valid[:, :T] = mask
     positions = (key_valid[:, :T].long().cumsum(-1) - 1).clamp(min=0) if key_valid is not None else None
     cache = model.new_cache(B, total) if gc.use_cache else None
+    if gc.num_beams > 1:
+        if streamer is not None:
+            raise ConfigError("a streamer needs num_beams=1 (beam search knows the output only at the end)")
+        return beam_search(_model_step(model, key_valid, positions, cache), cache.reorder if cache is not None else None,
+                           input_ids, num_beams=gc.num_beams, max_new_tokens=gc.max_new_tokens, eos_ids=gc.eos_ids,
+                           pad_id=gc.pad_token_id,
+                           length_penalty=gc.length_penalty, early_stopping=gc.early_stopping,
+                           num_return_sequences=gc.num_return_sequences, procs=procs)
     finished = torch.zeros(B, dtype=torch.bool, device=input_ids.device)
     can_finish = bool(eos.numel() or gc.stop_strings)  # only EOS or a stop string ends a row early
     if streamer is not None:
@@ -269,3 +289,24 @@ def generate(model, input_ids: Tensor, attention_mask: Tensor | None = None,
     if streamer is not None:
         streamer.end()
     return out[:, :cur]
+
+
+def _model_step(model, key_valid: Tensor | None, positions: Tensor | None, cache):
+    """``step(seqs) -> last-position logits`` for beam search: the prompt once, then one token per call
+    through ``cache`` (or the whole sequence again without one). Beams of a prompt share its padding
+    and positions, so only the cache is reordered."""
+    state = {"positions": positions, "first": True}
+
+    def step(seqs: Tensor) -> Tensor:
+        cur = seqs.shape[1]
+        mask = None if key_valid is None else key_valid[:, :cur]
+        if cache is None:
+            pos = None if key_valid is None else (mask.long().cumsum(-1) - 1).clamp(min=0)
+            return model(seqs, attention_mask=mask, position_ids=pos, last_only=True)[:, -1]
+        ids = seqs if state["first"] else seqs[:, -1:]
+        if not state["first"] and state["positions"] is not None:
+            state["positions"] = state["positions"][:, -1:] + 1
+        state["first"] = False
+        return model(ids, attention_mask=key_valid, position_ids=state["positions"], cache=cache, last_only=True)[:, -1]
+
+    return step

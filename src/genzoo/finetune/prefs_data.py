@@ -48,22 +48,11 @@ class PreferencePair:
 # ----------------------------------------------------------------------------- reading
 def read_prefs(path) -> list[PreferencePair]:
     """The pairs of a TRL-layout JSONL file; any problem is a one-line ``DataError`` naming its line."""
+    from ..data.jsonl import jsonl_records
+
     path = Path(path)
-    if not path.is_file():
-        raise DataError(f"preference file {str(path)!r} not found; pass --data PATH.jsonl (prompt, chosen, rejected per line)")
-    pairs = []
-    with open(path, encoding="utf-8", errors="strict") as f:
-        try:
-            for n, text in enumerate(f, 1):
-                if not text.strip():
-                    continue
-                try:
-                    record = json.loads(text)
-                except json.JSONDecodeError as e:
-                    raise DataError(f"{path} line {n}: not valid JSON ({e.msg} at column {e.colno})") from None
-                pairs.append(parse_record(record, f"{path} line {n}", n))
-        except UnicodeDecodeError as e:
-            raise DataError(f"{path}: not UTF-8 (bad byte at offset {e.start})") from None
+    missing = f"preference file {str(path)!r} not found; pass --data PATH.jsonl (prompt, chosen, rejected per line)"
+    pairs = [parse_record(record, f"{path} line {n}", n) for n, record in jsonl_records(path, missing)]
     if not pairs:
         raise DataError(f"{path} holds no preference pairs; each line needs prompt, chosen and rejected")
     return pairs

@@ -1,7 +1,8 @@
 """``genzoo prefs make RUN --reward NAME --prompts N --k K --out prefs.jsonl``: preference pairs from a
 model's own samples, ranked by a reward.
 
-Prompts come from the ``pystdlib`` corpus (the standard-library files ``genzoo.data.text`` reads):
+Prompts come from the ``pystdlib`` corpus (the standard-library files ``genzoo.data.text`` reads),
+leaving out one module in ten (``held_out_module``; the ``reward`` metric scores models on those):
 every top-level function gives one, its ``def`` line(s) (``"header"``), or for the ``doctest`` reward
 its ``def`` line(s) and a docstring with ``>>>`` examples (``"docstring"``, run in its module's
 namespace). N of those that fit the model's context with ``max_new_tokens`` to spare are drawn with the
@@ -17,6 +18,7 @@ import ast
 import functools
 import re
 import sysconfig
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -27,20 +29,29 @@ from .prefs_data import PreferencePair, write_prefs
 from .rewards import get_reward, score_completions
 
 
-@functools.lru_cache(maxsize=2)
-def function_prompts(kind: str = "header") -> tuple[tuple[str, str], ...]:
+def held_out_module(module: str) -> bool:
+    """One module in ten (a stable hash of its name) is kept out of tuning: its prompts score models."""
+    return zlib.crc32(module.encode()) % 10 == 0
+
+
+@functools.lru_cache(maxsize=4)
+def function_prompts(kind: str = "header", split: str = "train") -> tuple[tuple[str, str], ...]:
     """``(prompt, module)`` for the top-level functions of the pystdlib files, in corpus order; ``kind``
-    is ``"header"`` (the def line(s)) or ``"docstring"`` (def + a docstring with >>> examples)."""
+    is ``"header"`` (the def line(s)) or ``"docstring"`` (def + a docstring with >>> examples);
+    ``split`` "train" (tuning: prefs make, PPO/GRPO) or "test" (the held-out modules, for evaluation)."""
     from ..data.text import PYSTDLIB_CHARS, stdlib_files
 
     if kind not in ("header", "docstring"):
         raise ConfigError(f"prompt kind must be 'header' or 'docstring', got {kind!r}")
+    if split not in ("train", "test"):
+        raise ConfigError(f"prompt split must be 'train' or 'test', got {split!r}")
     root, total, found = sysconfig.get_paths()["stdlib"], 0, []
     for rel in stdlib_files(root):
         source = Path(root, rel).read_bytes().decode("utf-8", errors="replace")
         total += len(source)
         module = rel[:-3].replace("/", ".").removesuffix(".__init__")
-        found += _prompts_of(source, module, kind)
+        if held_out_module(module) == (split == "test"):
+            found += _prompts_of(source, module, kind)
         if total >= PYSTDLIB_CHARS:
             break
     return tuple(found)
@@ -73,11 +84,11 @@ def _prompts_of(source: str, module: str, kind: str) -> list[tuple[str, str]]:
     return out
 
 
-def select_prompts(model, reward: str, n: int, max_new_tokens: int,
-                   generator: torch.Generator) -> list[tuple[tuple[str, str], list[int]]]:
-    """``((prompt, module), token ids)`` of up to ``n`` pystdlib prompts (docstring prompts for the
-    ``doctest`` reward, else headers) drawn with ``generator`` that leave ``max_new_tokens`` of context."""
-    candidates = function_prompts("docstring" if reward == "doctest" else "header")
+def select_prompts(model, reward: str, n: int, max_new_tokens: int, generator: torch.Generator,
+                   split: str = "train") -> list[tuple[tuple[str, str], list[int]]]:
+    """``((prompt, module), token ids)`` of up to ``n`` pystdlib prompts of ``split`` (docstring prompts
+    for the ``doctest`` reward, else headers) drawn with ``generator`` that leave ``max_new_tokens`` of context."""
+    candidates = function_prompts("docstring" if reward == "doctest" else "header", split)
     room = model.config.block_size - max_new_tokens
     selected = []
     for i in torch.randperm(len(candidates), generator=generator).tolist():
@@ -92,7 +103,7 @@ def select_prompts(model, reward: str, n: int, max_new_tokens: int,
     return selected
 
 
-def _completions(model, prompt_ids: list[int], k: int, generator: torch.Generator, **generate_kw) -> list[str]:
+def sample_completions(model, prompt_ids: list[int], k: int, generator: torch.Generator, **generate_kw) -> list[str]:
     """K sampled continuations of one prompt, decoded up to the first EOS."""
     tok = model.tokenizer
     ids = torch.tensor([prompt_ids] * k, dtype=torch.long)
@@ -132,7 +143,7 @@ def make_prefs(run, reward: str = "python-syntax", *, prompts: int = 64, k: int 
     first_error = None
     bar = progress_bar(len(selected), 0, progress)
     for (prompt, module), ids in selected:
-        completions = _completions(model, ids, k, generator, max_new_tokens=max_new_tokens, temperature=temperature,
+        completions = sample_completions(model, ids, k, generator, max_new_tokens=max_new_tokens, temperature=temperature,
                                    top_k=top_k, top_p=top_p)
         scores = score_completions(reward_fn, [prompt] * k, completions, reward, strict=False, modules=[module] * k)
         counts["completions"] += k

@@ -8,9 +8,10 @@ not use). ``get_reward(name)`` resolves
 - ``python-syntax``: 1.0 when the prompt's function, completed and cut where it ends (``function_source``),
   parses with ``ast`` and has a statement besides its docstring; else 0.0;
 - ``doctest``: the share of the docstring's ``>>>`` examples the completed function passes, run by
-  ``doctest`` in a fresh ``python -I`` subprocess (in the namespace of ``modules[i]`` when given) with a
-  timeout (default 5 s) and a 1 GiB address-space limit; 0.0 if it times out, crashes or does not parse.
-  This isolates crashes and hangs, it is not a security sandbox: run untrusted models' code in a container;
+  ``doctest`` in genzoo's sandbox (``genzoo.code.sandbox``: a subprocess with time, memory, file and
+  process limits, no network, read-only files outside its work directory; in the namespace of
+  ``modules[i]`` when given), programs of a batch in parallel; 0.0 if it times out, crashes or does
+  not parse;
 - ``model:DIR``: a trained reward model (``genzoo finetune BASE --method reward``);
 - ``MODULE:FUNCTION``: any importable function with the signature above;
 - names added with ``register_reward``.
@@ -24,8 +25,6 @@ import ast
 import importlib
 import json
 import math
-import subprocess
-import sys
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -141,30 +140,21 @@ def python_syntax(prompts: list[str], completions: list[str], **columns: Any) ->
 
 # ----------------------------------------------------------------------------- doctest
 _MARK = "@@genzoo-doctest "
-_RUNNER = f"""
-import doctest, importlib, json, sys
-source, name, module = sys.stdin.read(), sys.argv[1], sys.argv[2]
+_RUNNER = """
+import doctest, importlib, json
+source, name, module = {source!r}, {name!r}, {module!r}
 namespace = dict(vars(importlib.import_module(module))) if module else {{"__name__": "__completion__"}}
 exec(compile(source, "<completion>", "exec"), namespace)
 runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS | doctest.NORMALIZE_WHITESPACE)
 for test in doctest.DocTestFinder(recurse=False).find(namespace[name], name, globs=namespace):
     runner.run(test, out=lambda text: None)
 failed, attempted = runner.summarize(verbose=False)[:2]
-print("\\n{_MARK}" + json.dumps([failed, attempted]))
+print("\\n{mark}" + json.dumps([failed, attempted]))
 """
 
 
-def _limit_memory() -> None:  # in the child, before exec
-    try:
-        import resource
-
-        resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-    except (ImportError, ValueError, OSError):
-        pass
-
-
-def doctest_score(prompt: str, completion: str, module: str | None = None, timeout: float = 5.0) -> float:
-    """The share of the ``>>>`` examples of ``prompt``'s docstring that the completed function passes."""
+def _doctest_program(prompt: str, completion: str, module: str | None) -> str | None:
+    """The sandbox program that runs the docstring's examples on the completed function (None: no body)."""
     source = function_source(prompt, completion)
     try:
         tree = ast.parse(prompt.rstrip("\n") + "\n    pass\n")
@@ -174,24 +164,37 @@ def doctest_score(prompt: str, completion: str, module: str | None = None, timeo
     if ">>>" not in (ast.get_docstring(fn) or ""):
         raise DataError(f"doctest: the docstring of {fn.name}() has no >>> examples to run")
     if not _has_body(source):
-        return 0.0
-    try:
-        run = subprocess.run([sys.executable, "-I", "-c", _RUNNER, fn.name, module or ""], input=source, text=True,
-                             capture_output=True, timeout=timeout, preexec_fn=_limit_memory if sys.platform != "win32" else None)
-    except subprocess.TimeoutExpired:
-        return 0.0
+        return None
+    return _RUNNER.format(source=source, name=fn.name, module=module or "", mark=_MARK)
+
+
+def _doctest_share(run) -> float:
     result = [line for line in run.stdout.splitlines() if line.startswith(_MARK)]
-    if run.returncode != 0 or not result:
+    if not run.passed or not result:
         return 0.0
     failed, attempted = json.loads(result[-1][len(_MARK):])
     return (attempted - failed) / attempted if attempted else 0.0
 
 
+def doctest_score(prompt: str, completion: str, module: str | None = None, timeout: float = 5.0) -> float:
+    """The share of the ``>>>`` examples of ``prompt``'s docstring that the completed function passes."""
+    return doctest_reward([prompt], [completion], [module], timeout)[0]
+
+
 @register_reward("doctest")
 def doctest_reward(prompts: list[str], completions: list[str], modules: list[str] | None = None, timeout: float = 5.0,
                    **columns: Any) -> list[float]:
+    """Scores of a batch, the programs run in parallel in genzoo's sandbox (``genzoo.code.sandbox``)."""
+    from ..code.sandbox import Limits, run_programs
+
     modules = modules or [None] * len(prompts)
-    return [doctest_score(p, c, m, timeout) for p, c, m in zip(prompts, completions, modules)]
+    programs = [_doctest_program(p, c, m) for p, c, m in zip(prompts, completions, modules)]
+    todo = [i for i, prog in enumerate(programs) if prog is not None]
+    runs = run_programs([programs[i] for i in todo], Limits(timeout=timeout))
+    scores = [0.0] * len(prompts)
+    for i, run in zip(todo, runs):
+        scores[i] = _doctest_share(run)
+    return scores
 
 
 # ----------------------------------------------------------------------------- model:DIR

@@ -44,6 +44,11 @@ def mean_log_prob(model, data, batch_size: int = 512, max_examples: int | None =
     return total / count
 
 
+def mean_lp_count(data, opts: dict) -> int:
+    """How many examples ``mean_log_prob`` reads with these options."""
+    return len(data) if opts.get("max_examples") is None else min(len(data), opts["max_examples"])
+
+
 def likelihood_metrics(model, data, **kw) -> dict[str, float]:
     """``{"nll", "bpd"}`` (images, 2-D) or ``{"nll", "bpc"/"bpt", "perplexity"}`` (text).
 
@@ -54,6 +59,11 @@ def likelihood_metrics(model, data, **kw) -> dict[str, float]:
     opts = {k: v for k, v in kw.items() if k in ("batch_size", "max_examples")}
     mean_lp = mean_log_prob(model, data, **opts)
     dims = int(math.prod(data.shape))
+    if data.kind == "seq2seq":  # packed (source | target) pairs: per target token, EOS included
+        info = data.info
+        targets = data.x[:mean_lp_count(data, opts), info["max_source_length"]:] != info["pad_token_id"]
+        nll = -mean_lp / targets.sum(1).double().mean().item()
+        return {"nll": nll, "bpt": nll / math.log(2), "perplexity": math.exp(nll)}
     if data.kind == "text":
         nll = -mean_lp / dims
         return {"nll": nll, "bpc": nll / math.log(2), "perplexity": math.exp(nll)}

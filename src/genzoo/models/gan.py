@@ -42,7 +42,7 @@ from ..registry import register_model
 from ..utils import model_device, rand, randn, unpack_batch
 from ..nn.batch_noise import batch_rand, batch_randn
 from .gan_mitigations import diff_augment, mode_seeking_loss, unrolled_discriminator_state
-from .gan_nets import Discriminator, Generator, apply_spectral_norm, grouped_forward, pack_samples, packed_shape
+from .gan_nets import Discriminator, Generator, apply_spectral_norm, grouped_forward, pack_samples, packed_shape, table_head
 
 
 @dataclass
@@ -70,6 +70,7 @@ class GANConfig(ModelConfig):
     n_generators: int = 1           # > 1: MGAN
     mgan_beta: float = 0.5          # β of the MGAN generator-classification term
     pack: int = 1                   # PacGAN: D judges ``pack`` samples at once (1 = plain D)
+    table_blocks: tuple[int, ...] = ()  # tables: (start, width, ...) of the one-hot blocks (gan_nets.table_head)
 
 
 @register_model("gan")
@@ -86,7 +87,10 @@ class GAN(GenerativeModel):
     #: table of ``benchmarks/gan_defaults.py``. The Trainer's EMA of the weights (0.999) and cosine decay
     #: are kept: the EMA generator had e.g. 0.85 vs 0.65 high-quality samples for the raw one.
     kind_defaults = {"2d": {"budget": {"steps": 7000, "batch_size": 256, "lr": 1e-3},
-                            "config": {"n_generators": 25, "mbstd": True, "lr_d_mult": 2.0, "hidden": 64}}}
+                            "config": {"n_generators": 25, "mbstd": True, "lr_d_mult": 2.0, "hidden": 64}},
+                     #: tables: conditional on the table's label column (CTGAN's conditional vector, without its
+                     #: training-by-sampling) when it has one; CTGAN's width 256
+                     "tabular": {"config": {"conditional": "auto", "hidden": 256, "depth": 2}}}
 
     def __init__(self, config: GANConfig):
         super().__init__(config)
@@ -115,10 +119,13 @@ class GAN(GenerativeModel):
     # --- building --------------------------------------------------------------------------
     @classmethod
     def config_for_data(cls, data, **overrides: Any) -> GANConfig:
-        conditional = str(overrides.pop("conditional", False)).lower() in ("1", "true", "yes", "on")
+        flag = str(overrides.pop("conditional", False)).lower()  # "auto": conditional when the data has labels
+        conditional = flag in ("1", "true", "yes", "on") or (flag == "auto" and data is not None and bool(data.num_classes))
         base: dict[str, Any] = {}
         if data is not None:
             base["shape"] = tuple(data.shape)
+            if getattr(data, "info", {}).get("transform") is not None:  # a table (data/tables.py): softmax heads on its one-hot blocks
+                base["table_blocks"] = tuple(v for block in data.info["transform"].one_hot_blocks() for v in block)
             if conditional:
                 if not data.num_classes:
                     raise ConfigError(f"dataset {data.name!r} has no labels; drop conditional=true")
@@ -131,12 +138,16 @@ class GAN(GenerativeModel):
         return config, torch.randn(16, 2, generator=torch.Generator().manual_seed(0))
 
     # --- generator -------------------------------------------------------------------------
-    def generate(self, z: Tensor, y: Tensor | None = None, which: Tensor | None = None) -> Tensor:
+    def generate(self, z: Tensor, y: Tensor | None = None, which: Tensor | None = None, generator=None) -> Tensor:
         """G(z, y); with several generators, row i comes from generator ``which[i]`` (the K
-        generators run as one batched computation, ``gan_nets.grouped_forward``)."""
-        if len(self.generators) == 1:
-            return self.generators[0](z, y)
-        return grouped_forward(self.generators, z, y, which)
+        generators run as one batched computation, ``gan_nets.grouped_forward``); on tables, CTGAN's
+        output activations (``gan_nets.table_head``)."""
+        x = self.generators[0](z, y) if len(self.generators) == 1 else grouped_forward(self.generators, z, y, which)
+        if self.config.table_blocks:
+            uniform = (lambda *s: batch_rand(*s, device=x.device)) if generator is None else \
+                (lambda *s: rand(s, generator=generator, device=x.device))
+            x = table_head(x, self.config.table_blocks, uniform)
+        return x
 
     def _latents(self, n: int, y: Tensor | None, generator=None) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """z ~ N(0, I), a class per row when conditional (given or uniform), a generator index per row."""
@@ -159,7 +170,7 @@ class GAN(GenerativeModel):
         if y is not None:
             y = torch.as_tensor(y, device=model_device(self)).long().expand(n)
         z, y, which = self._latents(n, y, generator)
-        return self.generate(z, y, which)
+        return self.generate(z, y, which, generator)
 
     def log_prob(self, x: Tensor) -> Tensor:
         raise NotSupported("a GAN has no likelihood; evaluate it with sample-based metrics (fid, kid, prdc, mmd, modes)")

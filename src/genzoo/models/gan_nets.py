@@ -218,3 +218,16 @@ def apply_spectral_norm(module: nn.Module) -> nn.Module:
         if isinstance(m, (nn.Linear, nn.Conv2d)):
             spectral_norm(m)
     return module
+
+
+def table_head(x: Tensor, blocks: tuple[int, ...], uniform, tau: float = 0.2, jitter: float = 0.5) -> Tensor:
+    """CTGAN's output activations for an encoded table (Xu et al. 2019, sec. 4.3): tanh on the scalar
+    dimensions, Gumbel-softmax(tau) on each one-hot block ``blocks = (start, width, ...)``, plus the
+    dequantisation noise U(-jitter/2, jitter/2) that the real rows get (``data/tables.py``), so D
+    cannot tell the two apart by it. ``uniform(*shape)`` draws the noise."""
+    out = torch.tanh(x).clone()
+    for start, width in zip(blocks[::2], blocks[1::2]):
+        logits = x[:, start:start + width]
+        gumbel = -torch.log(-torch.log(uniform(len(x), width).clamp(1e-10, 1 - 1e-10)))
+        out[:, start:start + width] = ((logits + gumbel) / tau).softmax(1) + (uniform(len(x), width) - 0.5) * jitter
+    return out

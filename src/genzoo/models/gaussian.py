@@ -48,6 +48,14 @@ def kmeans(x: Tensor, k: int, iters: int = 10) -> Tensor:
     return c
 
 
+def flatten_examples(model, x: Tensor, dtype: torch.dtype) -> Tensor:
+    """(N, *shape) examples as (N, D) rows of ``dtype``; another shape is a one-line DataError."""
+    if tuple(x.shape[1:]) != tuple(model.config.shape):
+        raise DataError(f"{model.model_type} expects examples of shape {tuple(model.config.shape)}, got "
+                        f"{tuple(x.shape[1:])}; rebuild the model for this data")
+    return x.reshape(len(x), -1).to(dtype)
+
+
 @register_model("gaussian")
 class GaussianMixture(GenerativeModel):
     config_class = GaussianConfig
@@ -82,9 +90,7 @@ class GaussianMixture(GenerativeModel):
         return torch.tril(self.lower, diagonal=-1) + torch.diag_embed(diag)
 
     def _flatten(self, x: Tensor) -> Tensor:
-        if tuple(x.shape[1:]) != tuple(self.config.shape):
-            raise DataError(f"gaussian expects examples of shape {tuple(self.config.shape)}, got {tuple(x.shape[1:])}; rebuild the model for this data")
-        return x.reshape(len(x), -1).to(self.means.dtype)
+        return flatten_examples(self, x, self.means.dtype)
 
     @torch.no_grad()
     def _init_from(self, x: Tensor) -> None:

@@ -23,7 +23,6 @@ Generation (``generate``; KV cache, left padding, EOS / stop strings, streamers)
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import torch
@@ -31,7 +30,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import ConfigError, DataError
-from ..generation import GENERATION_CONFIG_NAME, GenerationConfig, generate
+from ..generation import GenerationConfig, generate
 from ..model import GenerativeModel, ModelConfig
 from ..nn.decode_step import DecodeStep
 from ..nn.quantized import DECODE_LINEARS, choose_decode_kernels_, swap_linears_
@@ -39,8 +38,8 @@ from ..nn.transformer import Block, KVCache, Rotary, init_gpt_weights, make_norm
 from ..nn.transformer import attention_mask as build_attention_mask
 from ..registry import register_model
 from ..utils import model_device, unpack_batch
+from .lm_files import LanguageModelFiles
 
-TOKENIZER_NAME = "tokenizer.json"
 
 
 @dataclass
@@ -85,8 +84,9 @@ class GPTConfig(ModelConfig):
 
 
 @register_model("gpt")
-class GPT(GenerativeModel):
+class GPT(LanguageModelFiles, GenerativeModel):
     config_class = GPTConfig
+    hf_module = ".gpt_hf"
     data_kinds = ("text",)
     log_prob_kind = "exact"
     discrete_log_prob = True
@@ -137,23 +137,6 @@ class GPT(GenerativeModel):
         start = torch.randint(0, 11, (16, 1), generator=torch.Generator().manual_seed(0))
         batch = (start + torch.arange(8)) % 11  # counting sequences: easy to learn
         return config, batch
-
-    def attach_data(self, data) -> None:
-        """Keep the dataset's tokenizer (saved as tokenizer.json) and use its EOS for generation."""
-        tok = getattr(data, "tokenizer", None)
-        if tok is not None:
-            self.set_tokenizer(tok)
-
-    def set_tokenizer(self, tokenizer) -> None:
-        if tokenizer.vocab_size > self.config.vocab_size:
-            raise ConfigError(f"the tokenizer has {tokenizer.vocab_size} tokens but the model's vocab_size is {self.config.vocab_size}; "
-                              "use the tokenizer the model was trained with")
-        self.tokenizer = tokenizer
-        eos = getattr(tokenizer, "eos_token_id", None)
-        if self.generation_config.eos_token_id is None and eos is not None:
-            self.generation_config.eos_token_id = eos
-        if self.generation_config.pad_token_id is None and getattr(tokenizer, "pad_token_id", None) is not None:
-            self.generation_config.pad_token_id = tokenizer.pad_token_id
 
     # --- the network ----------------------------------------------------------------------
     def forward(self, idx: Tensor, *, attention_mask: Tensor | None = None, position_ids: Tensor | None = None,
@@ -308,31 +291,7 @@ class GPT(GenerativeModel):
         choose_decode_kernels_(self)  # of the equivalent products, the one that decodes faster on this machine
         return self.eval()
 
-    # --- persistence ----------------------------------------------------------------------
-    def save_extra(self, path) -> None:
-        if self.tokenizer is not None:
-            self.tokenizer.save(path)
-        self.generation_config.save(path)
-
-    def load_extra(self, path) -> None:
-        path = Path(path)
-        if (path / TOKENIZER_NAME).is_file():
-            from ..data.tokenizers import Tokenizer
-
-            self.set_tokenizer(Tokenizer.from_file(path / TOKENIZER_NAME))
-        if (path / GENERATION_CONFIG_NAME).is_file():
-            self.generation_config = GenerationConfig.from_file(path)
-
-    def save_pretrained(self, path, format: str = "genzoo", **kw: Any) -> None:
-        """``format="genzoo"`` (default) or ``format="hf"``: a transformers GPT2LMHeadModel directory."""
-        if format == "hf":
-            from .gpt_hf import save_hf
-
-            return save_hf(self, path)
-        if format != "genzoo":
-            raise ConfigError(f"format must be 'genzoo' or 'hf', got {format!r}")
-        return super().save_pretrained(path, **kw)
-
+    # --- persistence (tokenizer.json, generation_config.json, format="hf": models/lm_files.py) --
     @classmethod
     def from_pretrained(cls, path, **kw: Any) -> "GPT":
         """Load a genzoo GPT directory or a Hugging Face GPT-2 directory."""

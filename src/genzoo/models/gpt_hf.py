@@ -108,6 +108,15 @@ def _tokenizer_from_dir(path: Path):
     return None
 
 
+def read_hf_config(path: Path, cls_name: str) -> dict:
+    """A transformers directory's config.json, after checking it has ``model.safetensors`` (never pickle)."""
+    if not (path / WEIGHTS_NAME).is_file():
+        found = ", ".join(sorted(p.name for p in path.iterdir())) or "nothing"
+        raise CheckpointError(f"{path}: no {WEIGHTS_NAME} (found {found}); genzoo reads safetensors only — convert "
+                              f"with transformers: {cls_name}.from_pretrained(dir).save_pretrained(dir)")
+    return read_json(path / CONFIG_NAME)
+
+
 def load_hf(path, device: str | torch.device = "cpu"):
     """A genzoo GPT from a transformers GPT-2 directory (safetensors only, never pickle)."""
     from ..generation import GENERATION_CONFIG_NAME, GenerationConfig
@@ -115,11 +124,7 @@ def load_hf(path, device: str | torch.device = "cpu"):
     from .gpt import GPT
 
     path = Path(path)
-    raw = read_json(path / CONFIG_NAME)
-    if not (path / WEIGHTS_NAME).is_file():
-        found = ", ".join(sorted(p.name for p in path.iterdir())) or "nothing"
-        raise CheckpointError(f"{path}: no {WEIGHTS_NAME} (found {found}); genzoo reads safetensors only — convert "
-                              "with transformers: GPT2LMHeadModel.from_pretrained(dir).save_pretrained(dir)")
+    raw = read_hf_config(path, "GPT2LMHeadModel")
     config = config_from_hf(raw)
     model = GPT(config)
     tensors = state_from_hf(load_tensors(path / WEIGHTS_NAME), config.tie_embeddings)

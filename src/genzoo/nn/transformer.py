@@ -87,6 +87,11 @@ class KVCache:
         values[:, :, start:end] = v
         return keys[:, :, :end], values[:, :, :end]
 
+    def reorder(self, index: Tensor) -> None:
+        """Keep rows ``index`` (beam search: each beam continues from its parent), in place so views stay valid."""
+        self.k.copy_(self.k.index_select(1, index))
+        self.v.copy_(self.v.index_select(1, index))
+
 
 def attention_mask(key_valid: Tensor | None, start: int, q_len: int, k_len: int) -> Tensor | None:
     """Boolean SDPA mask (B or 1, 1, q_len, k_len): causal (query at start+i sees keys ≤ start+i) and

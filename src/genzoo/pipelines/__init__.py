@@ -5,17 +5,24 @@ from typing import Any
 
 from ..errors import did_you_mean, ConfigError
 
-TASKS = ("text-generation",)
+TASKS = ("text-generation", "text2text-generation", "summarization")
 
 
 def pipeline(task: str, model=None, **kw: Any):
-    """``pipeline("text-generation", model=DIR_OR_MODEL, tokenizer=None, device="cpu")``."""
+    """``pipeline(TASK, model=DIR_OR_MODEL, tokenizer=None, device="cpu")``; TASK is ``"text-generation"``
+    (GPT), ``"text2text-generation"`` or ``"summarization"`` (T5)."""
     if task == "text-generation":
         from .text_generation import TextGenerationPipeline
 
         if model is None:
             raise ConfigError("pipeline('text-generation') needs model=DIR (a saved GPT or Hugging Face GPT-2 directory)")
         return TextGenerationPipeline(model, **kw)
+    if task in ("text2text-generation", "summarization"):
+        from .text2text import SummarizationPipeline, Text2TextGenerationPipeline
+
+        if model is None:
+            raise ConfigError(f"pipeline({task!r}) needs model=DIR (a saved t5 or transformers T5 directory)")
+        return (SummarizationPipeline if task == "summarization" else Text2TextGenerationPipeline)(model, **kw)
     raise ConfigError(f"unknown pipeline task {task!r}{did_you_mean(task, TASKS)}")
 
 

@@ -33,6 +33,7 @@ OUTPUT_TYPES = ("pil", "tensor", "pt", "np")
 class ImagePipelineOutput:
     images: Any
     provenance: dict | None = None  # sampler, steps, seed: genzoo.safety.provenance.created_manifest's parameters
+    flagged: list[bool] | None = None  # the safety checker's flags (diffusers: nsfw_content_detected)
 
 
 def load_diffusers_ddpm(path) -> DDPM:
@@ -79,18 +80,22 @@ def _ddpm_from_diffusers(path: Path, ucfg: dict, scfg: dict, weights: Path) -> D
 
 
 class DiffusionPipeline:
-    """A ``ddpm`` model plus its default sampler, called like diffusers' ``DDPMPipeline``."""
+    """A ``ddpm`` model plus its default sampler, called like diffusers' ``DDPMPipeline``.
 
-    def __init__(self, model: DDPM):
+    ``safety_checker`` (e.g. ``genzoo.safety.image_checker.ClassifierSafetyChecker``), as in diffusers'
+    StableDiffusionPipeline: flagged images come back black and ``output.flagged`` lists the flags."""
+
+    def __init__(self, model: DDPM, safety_checker=None):
         if not isinstance(model, DDPM):
             raise ConfigError(f"DiffusionPipeline needs a ddpm model, got {type(model).__name__}")
         self.model = model.eval()
+        self.safety_checker = safety_checker
 
     @classmethod
-    def from_pretrained(cls, path, device: str | torch.device = "cpu") -> "DiffusionPipeline":
+    def from_pretrained(cls, path, device: str | torch.device = "cpu", safety_checker=None) -> "DiffusionPipeline":
         from ..formats import load_any  # genzoo ddpm, diffusers pipeline or lone UNet2DModel directories
 
-        return cls(load_any(path, device=device))
+        return cls(load_any(path, device=device), safety_checker=safety_checker)
 
     def save_pretrained(self, path) -> None:
         self.model.save_pretrained(path)
@@ -113,11 +118,16 @@ class DiffusionPipeline:
             canonical_sampler(sampler)
         x = self.model.sample(batch_size, generator=generator, steps=num_inference_steps, sampler=sampler,
                               guidance_scale=guidance_scale, class_labels=class_labels, eta=eta)
+        from ..safety.image_checker import apply_safety_checker
+
+        x, flagged = apply_safety_checker(self.safety_checker if self.model.is_image else None, x)
         images = to_output(x, output_type) if self.model.is_image else x
         from ..safety.provenance import generation_params  # what a C2PA manifest records (save_signed)
 
         record = generation_params(self.model, sampler, num_inference_steps, generator, guidance_scale, class_labels)
-        return ImagePipelineOutput(images, record) if return_dict else (images,)
+        if not return_dict:
+            return (images,) if flagged is None else (images, flagged)
+        return ImagePipelineOutput(images, record, flagged)
 
 
 def to_output(x: Tensor, output_type: str):
@@ -159,8 +169,13 @@ class _EditingPipeline(DiffusionPipeline):
         return m.guided_fn(labels, scale), m.make_sampler(sampler, num_inference_steps)
 
     def _output(self, x: Tensor, output_type: str, return_dict: bool):
-        images = to_output(x.clamp(-1, 1), output_type)
-        return ImagePipelineOutput(images) if return_dict else (images,)
+        from ..safety.image_checker import apply_safety_checker
+
+        x, flagged = apply_safety_checker(self.safety_checker, x.clamp(-1, 1))
+        images = to_output(x, output_type)
+        if not return_dict:
+            return (images,) if flagged is None else (images, flagged)
+        return ImagePipelineOutput(images, flagged)
 
 
 class Img2ImgPipeline(_EditingPipeline):

@@ -5,6 +5,9 @@ dicts, a list of strings gives one such list per prompt (prompts are batched wit
 ``return_full_text=False`` returns only the continuation. Other keywords go to ``generate``
 (``max_new_tokens``, ``do_sample``, ``temperature``, ``top_k``, ``top_p``, ``repetition_penalty``,
 ``stop_strings``, ``num_return_sequences``, ``generator``, ``streamer``).
+``guard=`` (a ``genzoo.safety.guardrails.Guard`` or its spec string, e.g. ``"pii,denylist=words.txt"``)
+checks each prompt (redacted before generation; a blocked prompt is not generated from) and each
+continuation; every result dict then carries ``"guard"``: the findings' summary, and ``"blocked"``.
 """
 from __future__ import annotations
 
@@ -60,11 +63,15 @@ class TextGenerationPipeline:
             mask[i, width - len(row):] = 1
         return input_ids, mask
 
-    def __call__(self, prompts: str | list[str], *, return_full_text: bool = True, **kw: Any):
+    def __call__(self, prompts: str | list[str], *, return_full_text: bool = True, guard=None, **kw: Any):
         single = isinstance(prompts, str)
         batch = [prompts] if single else list(prompts)
         if not batch or not all(isinstance(p, str) for p in batch):
             raise DataError("text-generation takes a prompt string or a non-empty list of strings")
+        if guard is not None:
+            from ..safety.guardrails import guarded_generation
+
+            return guarded_generation(self, batch, single, guard, return_full_text=return_full_text, **kw)
         input_ids, mask = self._encode(batch)
         out = self.model.generate(input_ids, mask, tokenizer=self.tokenizer, **kw)
         n = out.shape[0] // len(batch)

@@ -78,12 +78,35 @@ class TopP:
         return logits.masked_fill(remove.scatter(1, order, remove), float("-inf"))
 
 
+@dataclass(frozen=True)
+class MinLength:
+    """EOS gets -∞ while the sequence, counted from position ``start``, is shorter than ``min_length``
+    (transformers' ``MinLengthLogitsProcessor``, start 0, and ``MinNewTokensLengthLogitsProcessor``)."""
+
+    min_length: int
+    eos_ids: tuple[int, ...]
+    start: int = 0
+
+    def __call__(self, input_ids: Tensor, logits: Tensor) -> Tensor:
+        if input_ids.shape[1] - self.start >= self.min_length or not self.eos_ids:
+            return logits
+        logits = logits.clone()
+        logits[:, list(self.eos_ids)] = float("-inf")
+        return logits
+
+
 def build_processors(*, do_sample: bool, temperature: float = 1.0, top_k: int | None = None,
-                     top_p: float = 1.0, repetition_penalty: float = 1.0) -> list:
-    """The processors a generation config asks for (validated even when they are no-ops)."""
+                     top_p: float = 1.0, repetition_penalty: float = 1.0, min_length: int = 0,
+                     min_new_tokens: int | None = None, eos_ids=(), prompt_length: int = 0) -> list:
+    """The processors a generation config asks for (validated even when they are no-ops), in
+    transformers' order: repetition penalty, minimum lengths, then (sampling) temperature, top-k, top-p."""
     procs: list = []
     if repetition_penalty != 1.0:
         procs.append(RepetitionPenalty(repetition_penalty))
+    if min_length and eos_ids:
+        procs.append(MinLength(int(min_length), tuple(eos_ids)))
+    if min_new_tokens and eos_ids:
+        procs.append(MinLength(int(min_new_tokens), tuple(eos_ids), prompt_length))
     if temperature is not None and temperature <= 0:
         Temperature(temperature)  # raises the one-line error
     if top_p is not None and not 0 < top_p <= 1:

@@ -422,7 +422,7 @@ class Trainer:
                 return None
         if self._cannot_sample:
             return None
-        n = 4 if getattr(self.data, "kind", None) == "text" else 64
+        n = 4 if getattr(self.data, "kind", None) in ("text", "seq2seq") else 64
         try:
             with torch.random.fork_rng(devices=self._cuda_devices()), torch.no_grad(), swapped:
                 model.eval()

@@ -1,0 +1,40 @@
+"""``reward``: the mean reward of a text model's sampled completions of held-out prompts.
+
+The prompts are top-level functions of the pystdlib modules kept out of tuning
+(``genzoo.finetune.prefs_make.held_out_module``: one module in ten, so ``prefs make``, DPO and
+PPO/GRPO never see them): their ``def`` lines (or docstrings with ``>>>`` examples for ``doctest``).
+``reward_prompts`` of them are drawn with a seeded generator, the model samples ``reward_k``
+completions of each (temperature ``reward_temperature``), and the reward plug-in scores them
+(``genzoo.finetune.rewards``; e.g. ``python-syntax``: the share that parses). A failing sample scores 0
+and is counted. ``genzoo eval RUN --data pystdlib --metrics reward --reward python-syntax``.
+"""
+from __future__ import annotations
+
+import torch
+
+from ..errors import ConfigError
+from ..registry import register_metric
+
+
+@register_metric("reward")
+def reward_metric(model, data=None, *, reward: str = "python-syntax", reward_prompts: int = 64, reward_k: int = 4,
+                  reward_temperature: float = 1.0, max_new_tokens: int = 64, seed: int = 0, **_) -> dict[str, float]:
+    from ..finetune.prefs_make import sample_completions, select_prompts
+    from ..finetune.rewards import get_reward, score_completions
+
+    if getattr(model, "tokenizer", None) is None or not hasattr(model, "generate"):
+        raise ConfigError("the reward metric samples completions: it needs a text model saved with its tokenizer")
+    reward_fn = get_reward(reward)
+    generator = torch.Generator().manual_seed(seed)
+    selected = select_prompts(model, reward, reward_prompts, max_new_tokens, generator, split="test")
+    total, count, failed = 0.0, 0, 0
+    model.eval()
+    with torch.inference_mode():
+        for (prompt, module), ids in selected:
+            texts = sample_completions(model, ids, reward_k, generator, max_new_tokens=max_new_tokens,
+                                 temperature=reward_temperature)
+            scores = score_completions(reward_fn, [prompt] * reward_k, texts, reward, strict=False, modules=[module] * reward_k)
+            total += float(scores.values.sum())
+            count += reward_k
+            failed += scores.failed
+    return {"reward_mean": total / count, "reward_samples": count, "reward_failures": failed}
