@@ -129,8 +129,6 @@ def sample(
     sampler: Optional[str] = typer.Option(None, help="Sampler name (diffusion), e.g. ddim, dpm++2m."),
     guidance_scale: Optional[float] = typer.Option(None, "--guidance-scale"),
     class_label: Optional[int] = typer.Option(None, "--class-label"),
-    condition: Optional[str] = typer.Option(None, "--condition", help="Molecules (--out FILE.smi): a property bin "
-                                            "the GPT was trained with (--data-arg condition=qed), e.g. qed=high."),
     base: Optional[Path] = typer.Option(None, "--base", help=BASE_HELP),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the U-Net (ddpm; inductor): DDIM "
                                   "1.01-1.12x faster on the 32x32 bench U-Net, after a one-time compile of ~40 s "
@@ -147,7 +145,8 @@ def sample(
     watermark_radius: int = typer.Option(4, "--watermark-radius", help="Tree-Ring ring radius R (Fourier bins)."),
     watermark_inner: int = typer.Option(0, "--watermark-inner", help="Tree-Ring: leave rings 1..INNER free "
                                         "(0: the paper's full disc; larger: less quality cost, less robust)."),
-    condition: Optional[list[str]] = typer.Option(None, "--condition", help="Tables: COLUMN=VALUE every row must have (repeatable)."),
+    condition: Optional[list[str]] = typer.Option(None, "--condition", help="Tables: COLUMN=VALUE every row must have (repeatable). "
+                                              "Molecules (--out FILE.smi): the property bin of a GPT trained with --data-arg condition=qed, e.g. qed=high."),
 ):
     """Draw N samples from a saved model (same --seed, same samples)."""
     from .runs import sample_run
@@ -159,8 +158,6 @@ def sample(
         kw["safety_checker"] = ClassifierSafetyChecker(safety_forbid.split(","), safety_threshold, safety_classifier)
     if class_label is not None:
         kw["class_labels"] = class_label
-    if condition is not None:
-        kw["condition"] = condition
     if compile_:
         kw["compile"] = True
     if watermark_key is not None:

@@ -191,19 +191,22 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(No
     if kw.get("compile") and "compile" not in inspect.signature(model.sample).parameters:
         raise ConfigError(f"--compile is offered for diffusion sampling (ddpm), not {model.model_type}; drop --compile")
     tabular = getattr(model, "table_transform", None) is not None
-    if condition and not tabular:
-        raise ConfigError(f"--condition is for models trained on tables; {run} holds a {model.model_type!r} model for other data")
+    molecules = out is not None and Path(out).suffix == ".smi"
+    if condition and not tabular and not molecules:
+        raise ConfigError(f"--condition is for models trained on tables, or on molecules with --out FILE.smi; "
+                          f"{run} holds a {model.model_type!r} model for other data")
     if tabular and (condition or out is None or Path(out).suffix != ".safetensors"):
         from .table_io import write_table_samples
 
         return write_table_samples(model, run, n=n, seed=seed, out=out, condition=condition, **kw)
     gen = torch.Generator().manual_seed(seed)
-    if "condition" in kw and (out is None or Path(out).suffix != ".smi"):
-        raise ConfigError("--condition draws molecules: write them with --out FILE.smi")
-    if out is not None and Path(out).suffix == ".smi":  # molecules: one SMILES a line (genzoo.data.smiles)
+    if molecules:  # one SMILES a line (genzoo.data.smiles); condition: one property bin, e.g. qed=high
         from ..data.smiles import sample_smiles, write_smiles
 
-        write_smiles(out, sample_smiles(model, _tokenizer_of(model, run), n, gen, **kw))
+        if condition and len(condition) > 1:
+            raise ConfigError(f"molecules take one --condition (a property bin such as qed=high), got {len(condition)}")
+        bin_ = condition[0] if condition else None
+        write_smiles(out, sample_smiles(model, _tokenizer_of(model, run), n, gen, condition=bin_, **kw))
         return Path(out)
     with torch.no_grad():
         if watermark is None:
