@@ -50,13 +50,19 @@ def pass_at_k_metric(model, data, *, samples_per_task: int = 20, temperature: fl
                           "transformers GPT-2 directory), or --samples FILE.jsonl with completions")
     if samples_per_task < 1:
         raise ConfigError(f"-n (samples per problem) must be >= 1, got {samples_per_task}")
+    from ..training.logging import progress_bar
+
     model.eval()
     samples = []
-    for problem in problems[:max_examples]:
+    chosen = problems[:max_examples]
+    bar = progress_bar(len(chosen), 0, True, desc="humaneval")
+    for problem in chosen:
         with torch.inference_mode():
             texts = complete(model, problem["prompt"], samples_per_task, temperature=temperature, top_p=top_p,
                              max_new_tokens=max_new_tokens, generator=generator)
         samples += [{"task_id": problem["task_id"], "completion": t} for t in texts]
+        bar.update(1)
+    bar.close()
     scores, results = evaluate_samples(samples, ks=[k for k in KS if k <= samples_per_task], workers=workers)
     if results_path is not None:
         write_jsonl(results_path, results)

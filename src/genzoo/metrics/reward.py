@@ -27,8 +27,11 @@ def reward_metric(model, data=None, *, reward: str = "python-syntax", reward_pro
     reward_fn = get_reward(reward)
     generator = torch.Generator().manual_seed(seed)
     selected = select_prompts(model, reward, reward_prompts, max_new_tokens, generator, split="test")
+    from ..training.logging import progress_bar
+
     total, count, failed = 0.0, 0, 0
     model.eval()
+    bar = progress_bar(len(selected), 0, True, desc="reward")
     with torch.inference_mode():
         for (prompt, module), ids in selected:
             texts = sample_completions(model, ids, reward_k, generator, max_new_tokens=max_new_tokens,
@@ -37,4 +40,6 @@ def reward_metric(model, data=None, *, reward: str = "python-syntax", reward_pro
             total += float(scores.values.sum())
             count += reward_k
             failed += scores.failed
+            bar.update(1)
+    bar.close()
     return {"reward_mean": total / count, "reward_samples": count, "reward_failures": failed}

@@ -36,11 +36,11 @@ class MetricsLog:
                 f.write(json.dumps(entry) + "\n")
 
 
-def progress_bar(total: int, initial: int, enabled: bool):
+def progress_bar(total: int, initial: int, enabled: bool, desc: str = "train"):
     """A tqdm bar (it/s is shown by tqdm) on stderr; ``None`` when disabled."""
     if not enabled:
         return None
     from tqdm.auto import tqdm
 
-    return tqdm(total=total, initial=initial, file=sys.stderr, dynamic_ncols=True, desc="train",
+    return tqdm(total=total, initial=initial, file=sys.stderr, dynamic_ncols=True, desc=desc,
                 mininterval=0.5, leave=True)
