@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import pytest
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from genzoo.privacy.dp import PerExampleGrads, make_engine
@@ -54,3 +55,61 @@ def test_a_loss_that_draws_noise_gets_ghost_with_the_same_noise_as_vmap():
     torch.testing.assert_close(fast_norms, norms, rtol=1e-4, atol=1e-6)
     for a, b in zip(fast, exact):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-5)
+
+
+def _assert_same_as_vmap(model, loss, batch, atol=1e-5):
+    torch.manual_seed(1)
+    max_norm = PerExampleGrads(model, loss).clipped(batch, 1.0)[3].median().item()  # some examples clipped, some not
+    engine = make_engine(model, loss, batch, max_norm)
+    assert engine.name == "ghost"
+    torch.manual_seed(1)
+    _, _, fast, fast_norms = engine.clipped(batch, max_norm)
+    torch.manual_seed(1)
+    _, _, exact, norms = PerExampleGrads(model, loss).clipped(batch, max_norm)
+    torch.testing.assert_close(fast_norms, norms, rtol=1e-4, atol=1e-6)
+    assert (norms > max_norm).any() and (norms < max_norm).any()  # some examples clipped, some not
+    for a, b in zip(fast, exact):
+        torch.testing.assert_close(a, b, rtol=1e-4, atol=atol)
+
+
+@pytest.mark.parametrize("overrides", [
+    {},                                                   # tied embedding / LM head, learned positions, LayerNorm
+    {"tie_embeddings": False, "norm": "rmsnorm", "bias": False},
+    {"position": "rope", "activation": "swiglu"},
+])
+def test_gpt_gets_ghost_clipping_equal_to_vmap(overrides):
+    import genzoo as gz
+    from genzoo.models.gpt import GPTConfig
+
+    torch.manual_seed(0)
+    model = gz.models.gpt.GPT(GPTConfig(vocab_size=11, block_size=8, n_layer=2, n_head=2, n_embd=16, **overrides))
+    batch = (torch.randint(0, 11, (6, 8)), torch.zeros(6))
+    _assert_same_as_vmap(model, model.loss, batch)
+
+
+def test_embedding_with_padding_idx_and_a_linear_sharing_a_weight():
+    torch.manual_seed(0)
+    emb, head = nn.Embedding(9, 5, padding_idx=0), nn.Linear(5, 9, bias=False)
+    head.weight = emb.weight
+    model = nn.ModuleDict({"emb": emb, "head": head, "ln": nn.LayerNorm(5)})
+
+    def loss(batch):
+        h = model["ln"](model["emb"](batch[0]))
+        return {"loss": F.cross_entropy(model["head"](h).transpose(1, 2), batch[1])}
+
+    ids = torch.randint(0, 9, (5, 4))
+    ids[0, :2] = 0
+    _assert_same_as_vmap(model, loss, (ids, torch.randint(0, 9, (5, 4))))
+
+
+def test_a_parameter_used_outside_supported_layers_keeps_the_exact_engine():
+    torch.manual_seed(0)
+    net = nn.Linear(3, 2)
+    scale = nn.Parameter(torch.ones(2))
+    model = nn.ModuleDict({"net": net})
+    model.register_parameter("scale", scale)
+
+    def loss(batch):
+        return {"loss": (model["net"](batch[0]) * scale).pow(2).mean()}
+
+    assert make_engine(model, loss, (torch.randn(6, 3),), 0.5).name == "vmap"

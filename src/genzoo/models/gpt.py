@@ -32,6 +32,7 @@ from torch import Tensor, nn
 from ..errors import ConfigError, DataError
 from ..generation import GenerationConfig, generate
 from ..model import GenerativeModel, ModelConfig
+from ..nn.batch_expand import BatchExpand
 from ..nn.decode_step import DecodeStep
 from ..nn.quantized import DECODE_LINEARS, choose_decode_kernels_, swap_linears_
 from ..nn.transformer import Block, KVCache, Rotary, init_gpt_weights, make_norm
@@ -112,6 +113,7 @@ class GPT(LanguageModelFiles, GenerativeModel):
         self.rotary = Rotary(c.n_embd // c.n_head, c.block_size, c.rope_base) if c.position == "rope" else None
         self.lm_head = nn.Linear(c.n_embd, c.vocab_size, bias=False)
         self.first_token_logits = nn.Parameter(torch.zeros(c.vocab_size))
+        self.first_token = BatchExpand()  # per-example rows of its gradient, for DP-SGD's ghost clipping
         init_gpt_weights(self, c.n_layer)
         if c.tie_embeddings:
             self.lm_head.weight = self.transformer.wte.weight
@@ -183,7 +185,7 @@ class GPT(LanguageModelFiles, GenerativeModel):
         if self.rotary is not None:
             rotary = self.rotary(position_ids)
         else:
-            x = x + self.transformer.wpe(position_ids)
+            x = x + self.transformer.wpe(position_ids.expand(B, -1))  # per-example rows (DP ghost clipping)
         x = self.transformer.drop(x)
         for i, block in enumerate(self.transformer.h):
             x = block(x, rotary=rotary, mask=mask, cache=cache, layer=i)
@@ -229,7 +231,7 @@ class GPT(LanguageModelFiles, GenerativeModel):
         padding targets (``pad_token_id``), so sums are the log-probability of the unpadded rows."""
         x = self._check_ids(x)
         logits = self(x[:, :-1]) if x.shape[1] > 1 else None
-        first = F.log_softmax(self.first_token_logits.float(), dim=-1)[x[:, :1]]
+        first = F.log_softmax(self.first_token(self.first_token_logits, len(x)).float(), dim=-1).gather(1, x[:, :1])
         if logits is None:
             return first
         rest = -F.cross_entropy(logits.float().transpose(1, 2), x[:, 1:], reduction="none")

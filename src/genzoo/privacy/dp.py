@@ -10,7 +10,7 @@ One step with sampling rate q = B/N, clip norm C and noise multiplier σ:
 
 σ is either given or calibrated by Opacus (``accountant.calibrate``) so the run's T steps spend the
 target ε at δ; the accountant (RDP or PRV, Opacus' code) records (σ, q, T). Per-example clipping is
-``per_example.py`` (vmap of the loss on a batch of one, or a loop) or ``ghost.py`` (all-linear models).
+``per_example.py`` (vmap of the loss on a batch of one, or a loop) or ``ghost.py`` (linear, embedding and normalisation layers).
 """
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 ``PerExampleGrads`` differentiates the loss on a batch of one example, for every example at once
 (``torch.func``: ``vmap(grad(...), randomness="different")``, as Opacus' functorch grad sampler), or
 in a loop when the loss cannot be traced by vmap; ``ghost.GhostClipping`` needs no per-example
-gradients for all-linear models. ``make_engine`` picks one at the first DP step (docs/privacy.md).
+weight gradients for models of linear, embedding and normalisation layers. ``make_engine`` picks one at the first DP step (docs/privacy.md).
 """
 from __future__ import annotations
 
@@ -117,13 +117,13 @@ def clipped_sum(grads: list[Tensor], max_norm: float) -> tuple[list[Tensor], Ten
 
 def make_engine(model: nn.Module, loss_fn, batch, max_norm: float, name: str | None = None,
                 part: nn.Module | None = None):
-    """Ghost clipping (``ghost.py``) when every trainable weight is an ``nn.Linear`` and it agrees with
+    """Ghost clipping (``ghost.py``) when every trainable weight is in a layer it reads and it agrees with
     vmap on the first examples of ``batch`` (same RNG, same buffers for both), else ``PerExampleGrads``.
     ``name`` (from a checkpoint) repeats the choice a run made, so a resumed run stays bit-identical.
     ``part``: only its parameters are clipped and noised (the GAN's discriminator)."""
-    from .ghost import GhostClipping, linear_layers
+    from .ghost import GhostClipping, ghost_layers
 
-    exact, layers = PerExampleGrads(model, loss_fn, part), linear_layers(part or model)
+    exact, layers = PerExampleGrads(model, loss_fn, part), ghost_layers(part or model)
     if name == "loop":
         exact.vectorised = False
     if layers is None or name in ("vmap", "loop") or (batch is None and name != "ghost"):
