@@ -16,14 +16,16 @@
   and of the test set; genzoo adds their means over G (``mean_QED`` ...) and ``n`` / ``n_valid``.
 
 ``reference``: "moses" (the full split; test statistics from molsets' ``test_stats.npz`` and
-``test_scaffolds_stats.npz``, MOSES' own precomputed values, read with ``allow_pickle`` as they
-hold dicts), "moses-small", or a dict of SMILES lists ``train``, ``test`` and optionally
+``test_scaffolds_stats.npz``, MOSES' own precomputed values: pickled dicts, read by an unpickler
+that builds numpy arrays and counters only), "moses-small", or a dict of SMILES lists ``train``, ``test`` and optionally
 ``test_scaffolds``. ChemNet is read with ``torch.load(weights_only=True)``.
 """
 from __future__ import annotations
 
 import functools
+import pickle
 import warnings
+import zipfile
 from collections import Counter
 
 import numpy as np
@@ -103,10 +105,36 @@ def fcd(ref: dict | None, gen: dict | None) -> float:
 
 
 # ----------------------------------------------------------------------------- references
+class _StatsUnpickler(pickle.Unpickler):
+    """Unpickles MOSES' statistics and nothing else: only numpy arrays, dtypes, ``Counter`` and the
+    bytes decoder may be built (what ``torch.load(weights_only=True)`` does for tensors); any other
+    global in the file is refused instead of imported and called."""
+
+    ALLOWED = {("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+               ("numpy", "ndarray"), ("numpy", "dtype"), ("_codecs", "encode"), ("collections", "Counter")}
+
+    def find_class(self, module: str, name: str):
+        if (module, name) not in self.ALLOWED:
+            raise DataError(f"MOSES statistics file holds {module}.{name}, which genzoo does not load; "
+                            "reinstall molsets==0.3.1")
+        return getattr(np, name) if module == "numpy" else super().find_class(module, name)
+
+
+def read_moses_stats(path) -> dict:
+    """The dict pickled in MOSES' ``*_stats.npz`` (a 0-d object array ``stats``), read with ``_StatsUnpickler``."""
+    with zipfile.ZipFile(path) as archive, archive.open("stats.npy") as f:
+        version = np.lib.format.read_magic(f)
+        shape, _, dtype = (np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0)(f)
+        if shape != () or dtype != np.dtype(object):
+            raise DataError(f"{path}: expected one pickled dict, found an array of shape {shape} and dtype {dtype}")
+        stats = _StatsUnpickler(f).load()
+    return stats.item() if isinstance(stats, np.ndarray) else stats
+
+
 def _moses_stats(split: str) -> dict:
     from ..data.molecules import moses_file
 
-    raw = np.load(moses_file(f"dataset/data/{split}_stats.npz"), allow_pickle=True)["stats"].item()
+    raw = read_moses_stats(moses_file(f"dataset/data/{split}_stats.npz"))
     stats = {"fps": raw["SNN"]["fps"], "frag": raw["Frag"]["frag"], "scaf": raw["Scaf"]["scaf"], "fcd": raw["FCD"]}
     stats.update({name: np.asarray(raw[name]["values"], dtype=np.float64) for name in PROPS})
     return stats
