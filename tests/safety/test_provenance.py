@@ -217,3 +217,20 @@ def test_pipeline_output_records_its_generation(ddpm_dir, pki, tmp_path, capsys)
                           pv.created_manifest("p.png", pv.model_record(ddpm_dir, pipe.model), **output.provenance))
     p = verify(path, capsys)[1]["actions"][0]["parameters"]
     assert (p["seed"], p["steps"], p["model"]) == (11, 2, "ddpm")
+
+
+def test_watermarked_samples_in_a_directory_are_each_signed_with_the_key_id(ddpm_dir, pki, tmp_path, capsys):
+    from genzoo.safety.tree_ring import TreeRingKey
+
+    out = tmp_path / "wm"
+    code, _, err = cli(["sample", ddpm_dir, "-n", "2", "--steps", "3", "--watermark-key", "12345", "--watermark-radius", "2",
+                        "--out", out, "--c2pa-cert", pki["chain"], "--c2pa-key", pki["key"]], capsys)
+    assert code == 0, err
+    key_id = TreeRingKey(12345, 2).key_id
+    assert key_id != TreeRingKey(12346, 2).key_id and "12345" not in key_id
+    for i in range(2):
+        code, res = verify(out / f"{i:06d}.png", capsys)
+        assert code == 0 and res["state"] == "valid"
+        p = res["actions"][0]["parameters"]
+        assert (p["watermark_key_id"], p["index"], p["n"]) == (key_id, i, 2)
+        assert "12345" not in json.dumps(res)

@@ -185,7 +185,7 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(No
 
     if n <= 0:
         raise ConfigError(f"-n must be a positive integer, got {n}")
-    creds = credentials_for_output(*c2pa, out=out)
+    creds = credentials_for_output(*c2pa, out=out, directory=watermark is not None)
     run = Path(run)
     model = gz.load(run, base=base)
     if kw.get("compile") and "compile" not in inspect.signature(model.sample).parameters:
@@ -219,10 +219,15 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(No
         from ..safety.image_checker import report_blackout
 
         samples = report_blackout(safety_checker, samples, model.model_type)
+    if watermark is not None:  # manifests name the key by its id, never the key
+        kw["watermark_key_id"] = watermark.key_id
     if watermark is not None and (out is None or Path(out).suffix == ""):  # for genzoo watermark detect --image
         from ..safety.image_files import write_pngs
 
-        return write_pngs(samples, out if out is not None else run / "watermarked")
+        written = write_pngs(samples, out if out is not None else run / "watermarked")
+        for i in range(n):
+            sign_sample(written / f"{i:06d}.png", creds, run, model, seed=seed, n=n, index=i, **kw)
+        return written
     if out is not None and Path(out).suffix == ".safetensors":
         from ..serialization import save_tensors
 

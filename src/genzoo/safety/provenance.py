@@ -130,10 +130,12 @@ def _read(path, flag: str) -> bytes:
     return p.read_bytes()
 
 
-def credentials_for_output(cert=None, key=None, out=None) -> Credentials | None:
+def credentials_for_output(cert=None, key=None, out=None, directory: bool = False) -> Credentials | None:
     """``credentials_from`` for a command that writes ``out``: explicit options with an ``--out`` that
-    is not a PNG/JPEG are an error (the environment variables only sign the image outputs)."""
-    if (cert is not None or key is not None) and out is not None and Path(out).suffix.lower() not in IMAGE_SUFFIXES:
+    is not a PNG/JPEG (nor, with ``directory``, a directory of PNGs) are an error (the environment
+    variables only sign the image outputs)."""
+    if (cert is not None or key is not None) and out is not None and Path(out).suffix.lower() not in IMAGE_SUFFIXES \
+            and not (directory and Path(out).suffix == ""):
         raise ConfigError(f"--c2pa-cert / --c2pa-key sign PNG or JPEG images; --out {out} is neither")
     return credentials_from(cert, key)
 

@@ -40,6 +40,7 @@ i.e. 24 conjugate pairs + the centre: 49 degrees of freedom); the radius must st
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 
 import torch
 from torch import Tensor
@@ -68,6 +69,13 @@ class TreeRingKey:
             raise ConfigError(f"watermark radius must be an integer >= 1, got {self.radius!r}")
         if isinstance(self.inner, bool) or not isinstance(self.inner, int) or not 0 <= self.inner < self.radius:
             raise ConfigError(f"watermark inner radius must be an integer in [0, radius), got {self.inner!r}")
+
+    @property
+    def key_id(self) -> str:
+        """A public id of this key for provenance manifests: 16 hex digits of a SHA-256 of the key and its
+        ring geometry. It names the key without revealing it (the key cannot be recovered from it)."""
+        text = f"genzoo/tree-ring/{self.key}/{self.radius}/{self.inner}/{self.channel}"
+        return "tree-ring:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def check_shape(self, shape) -> tuple[int, int, int]:
         """(C, H, W) of one image, checked against the radius and channel."""
