@@ -113,3 +113,17 @@ def test_a_parameter_used_outside_supported_layers_keeps_the_exact_engine():
         return {"loss": (model["net"](batch[0]) * scale).pow(2).mean()}
 
     assert make_engine(model, loss, (torch.randn(6, 3),), 0.5).name == "vmap"
+
+
+def test_made_gets_ghost_clipping_with_one_ordering_and_the_exact_loop_with_several():
+    from genzoo.models.made import MADE, MADEConfig
+
+    x = (torch.rand(6, 1, 3, 3, generator=torch.Generator().manual_seed(0)) > 0.5).float() * 2 - 1
+    batch = (x, torch.zeros(6))
+    torch.manual_seed(0)
+    one = MADE(MADEConfig(shape=(1, 3, 3), levels=2, hidden=(24, 24), num_orderings=1))
+    _assert_same_as_vmap(one, one.loss, batch)  # masked linear layers: G_i = (g_iᵀ a_i) ⊙ M
+    # several orderings: a batch shares one drawn ordering, the exact engine draws one per example
+    # (a different, equally private computation), so the first-step comparison keeps the exact engine
+    several = MADE(MADEConfig(shape=(1, 3, 3), levels=2, hidden=(24, 24), num_orderings=4))
+    assert make_engine(several, several.loss, batch, 1.0).name != "ghost"

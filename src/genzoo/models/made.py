@@ -103,7 +103,7 @@ class MADE(GenerativeModel):
         for i, layer in enumerate(self.layers):
             if i:
                 h = F.relu(h)
-            h = F.linear(h, layer.weight * getattr(self, f"masks{i}")[ordering], layer.bias)
+            h = layer(h, getattr(self, f"masks{i}")[ordering])
         return h.view(len(x), self.dim, self.config.levels)
 
     def _check(self, x: Tensor) -> None:
@@ -122,7 +122,7 @@ class MADE(GenerativeModel):
     def loss(self, batch) -> dict[str, Tensor]:
         x, _ = unpack_batch(batch)
         self._check(x)
-        k = int(torch.randint(self.config.num_orderings, ()))  # global RNG: the Trainer seeds it
+        k = int(torch.randint(self.config.num_orderings, ())) if self.config.num_orderings > 1 else 0  # Trainer-seeded RNG
         nll = -self.log_prob_ordering(x, k).mean() / self.dim
         return {"loss": nll, "bpd": nll.detach() / math.log(2)}
 

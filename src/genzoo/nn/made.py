@@ -37,8 +37,9 @@ class MaskedLinear(nn.Linear):
             fan_in = self.mask.sum(1, keepdim=True).clamp(min=1.0)
             self.weight.mul_((in_features / fan_in).sqrt())
 
-    def forward(self, x: Tensor) -> Tensor:
-        return F.linear(x, self.weight * self.mask, self.bias)
+    def forward(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
+        """``mask``: another connectivity of the same shape for this call (MADE's orderings), else ``self.mask``."""
+        return F.linear(x, self.weight * (self.mask if mask is None else mask), self.bias)
 
 
 def hidden_degrees(order: Tensor, width: int, context: bool = False) -> Tensor:

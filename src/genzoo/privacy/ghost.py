@@ -3,7 +3,7 @@
 Every trainable parameter must live in a layer whose per-example gradient has a known form, read from
 the layer's input and the gradient reaching its output (captured with forward hooks):
 
-* ``nn.Linear`` on example i with inputs a_i ∈ R^{T×in} and output gradients g_i ∈ R^{T×out}:
+* ``nn.Linear`` (and MADE's ``MaskedLinear``: G_i ⊙ M, ``_MaskedFactor``) on example i with inputs a_i ∈ R^{T×in} and output gradients g_i ∈ R^{T×out}:
   G_i = g_iᵀ a_i, whose norm needs no G_i (the "ghost norm", Goodfellow 2015; Li et al. 2022):
   ||G_i||²_F = Σ_{t,s} (a_it · a_is)(g_it · g_is); bias Σ_t g_it.
 * ``nn.Embedding`` with ids x_i and output gradients e_i: G_i = Σ_t onehot(x_it) e_itᵀ — the linear
@@ -30,9 +30,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..nn.batch_expand import BatchExpand
+from ..nn.made import MaskedLinear
 from ..nn.transformer import RMSNorm
 
-_WITH_PARAMS = (nn.Linear, nn.Embedding, nn.LayerNorm, RMSNorm)
+_WITH_PARAMS = (nn.Linear, MaskedLinear, nn.Embedding, nn.LayerNorm, RMSNorm)
 
 
 def ghost_layers(model: nn.Module) -> list[nn.Module] | None:
@@ -90,6 +91,26 @@ class _Factor:
         return torch.einsum("bto,bti->oi", self.rows, cols)
 
 
+class _MaskedFactor(_Factor):
+    """A masked linear layer (MADE): G_i = (g_iᵀ a_i) ⊙ M. With one row per example (T = 1)
+    ||G_i||² = (g_i²)ᵀ M (a_i²) needs no G_i; otherwise G_i is built."""
+
+    def __init__(self, rows: Tensor, cols: Tensor, mask: Tensor):
+        super().__init__(rows, cols)
+        self.mask = mask.to(cols.dtype)
+
+    def inner(self, other: _Factor) -> Tensor:
+        raise NotImplementedError("ghost clipping: a masked weight shared with another layer")
+
+    def sq_norm(self) -> Tensor:
+        if self.cols.shape[1] == 1:
+            return ((self.rows[:, 0].pow(2) @ self.mask) * self.cols[:, 0].pow(2)).sum(1)
+        return (torch.einsum("bto,bti->boi", self.rows, self.cols) * self.mask).pow(2).sum((1, 2))
+
+    def clipped_sum(self, c: Tensor, shape: torch.Size) -> Tensor:
+        return super().clipped_sum(c, shape) * self.mask
+
+
 def _contributions(module: nn.Module, inputs: tuple, g: Tensor, size: int) -> list[tuple[Tensor, object]]:
     """(parameter, _Factor or dense per-example gradient (B, *shape)) pairs of one layer call."""
     if type(module) is BatchExpand:
@@ -101,9 +122,13 @@ def _contributions(module: nn.Module, inputs: tuple, g: Tensor, size: int) -> li
             g = g * (ids != module.padding_idx).unsqueeze(-1)
         return [(module.weight, _Factor(ids, g))]
     x = inputs[0].detach()
-    if type(module) is nn.Linear:
+    if type(module) in (nn.Linear, MaskedLinear):
         a, g = x.reshape(size, -1, x.shape[-1]), g.reshape(size, -1, g.shape[-1])
-        out = [(module.weight, _Factor(g, a))]
+        if type(module) is MaskedLinear:
+            mask = inputs[1] if len(inputs) > 1 and inputs[1] is not None else module.mask
+            out = [(module.weight, _MaskedFactor(g, a, mask))]
+        else:
+            out = [(module.weight, _Factor(g, a))]
         return out + ([(module.bias, g.sum(1))] if module.bias is not None else [])
     if type(module) is nn.LayerNorm:
         shape = module.normalized_shape
