@@ -26,3 +26,19 @@ def test_eval_reward_flag_errors(tmp_path, capsys):
     base = char_gpt_dir(tmp_path, 96)
     code, _, err = run_cli(["eval", base, "--data", "pystdlib", "--metrics", "reward", "--reward", "no-such-reward"], capsys)
     assert code == 2 and "no-such-reward" in err and err.count("\n") == 1
+
+
+def test_reward_metric_reports_the_kl_of_an_adapter_to_its_base(tmp_path):
+    from finetune_helpers import randomize_adapters
+
+    from genzoo.finetune import LoraConfig, inject_adapter
+
+    model = gz.load(char_gpt_dir(tmp_path, 96))
+    plain = gz.evaluate(model, "pystdlib", metrics=["reward"], reward_prompts=2, reward_k=2, max_new_tokens=8)
+    assert "reward_kl" not in plain  # no adapter: no reference to compare with
+    inject_adapter(model, LoraConfig(r=2, target_modules=["c_attn", "c_fc"]))
+    same = gz.evaluate(model, "pystdlib", metrics=["reward"], reward_prompts=2, reward_k=2, max_new_tokens=8)
+    assert abs(same["reward_kl"]) < 1e-5  # LoRA starts as the identity (B = 0): the policy is the reference
+    randomize_adapters(model, scale=0.5)
+    moved = gz.evaluate(model, "pystdlib", metrics=["reward"], reward_prompts=4, reward_k=8, max_new_tokens=16)
+    assert moved["reward_kl"] > 0.03  # samples from the adapted policy: E[log π - log π_ref] = KL > 0

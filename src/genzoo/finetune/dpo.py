@@ -131,7 +131,7 @@ def under_reference(model, fn, *args, reference=None):
     if reference is not None:
         with _evaluating(reference):
             return fn(reference, *args)
-    if not adapter_layers(model):
+    if next(adapter_layers(model), None) is None:
         raise ConfigError("the reference is the base model with its adapters disabled, but this model has no adapter; "
                           "train an adapter, pass a frozen reference model, or precompute the reference log-probs")
     with disable_adapters(model), _evaluating(model):
@@ -240,7 +240,7 @@ def precompute_reference(model, data, batch_size: int = 16, reference=None, devi
     for start in range(0, len(data), batch_size):
         batch = data.batch(torch.arange(start, min(start + batch_size, len(data))))
         ids, mask = (t.to(device) for t in _pairs(batch))
-        if reference is None and not adapter_layers(model):
+        if reference is None and next(adapter_layers(model), None) is None:
             with _evaluating(model):
                 lp = completion_log_probs(model, ids, mask)
         else:
