@@ -194,6 +194,15 @@ def test_rate_recovers_order_with_intervals_and_reads_files(tmp_path):
     assert read_judgements(db) == [("x", "y", 1.0), ("x", "y", 0.5), ("y", "x", 1.0)]
 
 
+def test_bootstrap_resamples_that_leave_a_model_without_wins_keep_the_prior():
+    # "c" plays once and loses: some resamples hold no game of "c" at all, or only its loss; the prior's
+    # virtual ties between pairs that met in the data keep every resample finite
+    rows = rate([("a", "b", 1.0), ("a", "b", 0.0), ("a", "c", 1.0)] * 1 + [("b", "a", 0.5)], bootstrap=300)
+    assert {r["model"] for r in rows} == {"a", "b", "c"}
+    assert all(math.isfinite(r["bt_low"]) and r["bt_low"] <= r["bt_rating"] <= r["bt_high"] for r in rows)
+    assert rows[-1]["model"] == "c"
+
+
 def test_elo_by_hand_and_bad_lines(tmp_path):
     ratings = elo([("a", "b", 1.0), ("a", "b", 0.5)])
     ra, rb = 1000 + 32 * 0.5, 1000 - 32 * 0.5  # after the first game (expected score 0.5)

@@ -177,7 +177,7 @@ def eval_cmd(
     split: str = typer.Option("test"),
     data_arg: Optional[list[str]] = typer.Option(None, "--data-arg"),
     seed: int = typer.Option(0),
-    num_samples: Optional[int] = typer.Option(None, "--num-samples", help="Samples drawn for fid/kid/prdc/mmd/modes (default: the split's size)."),
+    num_samples: Optional[int] = typer.Option(None, "--num-samples", help="Samples drawn for fid/kid/prdc/mmd/modes (default: the split's size); for reward: completions in all (4 per prompt)."),
     max_examples: Optional[int] = typer.Option(None, "--max-examples", help="Score only the split's first N examples (default: all)."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
     base: Optional[Path] = typer.Option(None, "--base", help=BASE_HELP),

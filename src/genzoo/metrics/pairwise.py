@@ -80,8 +80,9 @@ def _fit(a: torch.Tensor, b: torch.Tensor, s: torch.Tensor, k: int, prior: float
     wins = torch.zeros(rows, k, dtype=torch.float64).scatter_add_(1, ia, w * s).scatter_add_(1, ib, w * (1 - s))
     games = torch.zeros(rows, k * k, dtype=torch.float64).scatter_add_(1, ia * k + ib, w).view(rows, k, k)
     games = games + games.transpose(1, 2)                                              # (B, K, K)
-    met = (games > 0).double()
-    wins, games = wins + prior * met.sum(2) / 2, games + prior * met
+    met = torch.zeros(k, k, dtype=torch.float64)  # pairs that met in the data (not only in a bootstrap resample,
+    met[a, b] = met[b, a] = 1.0                    # which may leave a model without games)
+    wins, games = wins + prior * met.sum(1) / 2, games + prior * met
     if (wins <= 0).any():
         raise DataError("a model never won or tied: its strength is -inf; pass prior > 0")
     log_p = torch.zeros_like(wins)

@@ -20,12 +20,16 @@ from ..registry import register_metric
 
 @register_metric("reward")
 def reward_metric(model, data=None, *, reward: str = "python-syntax", reward_prompts: int = 64, reward_k: int = 4,
-                  reward_temperature: float = 1.0, max_new_tokens: int = 64, seed: int = 0, **_) -> dict[str, float]:
+                  reward_temperature: float = 1.0, max_new_tokens: int = 64, seed: int = 0, num_samples: int | None = None,
+                  **_) -> dict[str, float]:
+    """``num_samples`` (``genzoo eval --num-samples N``): N completions in all, N // reward_k prompts."""
     from ..finetune.prefs_make import sample_completions, select_prompts
     from ..finetune.rewards import get_reward, score_completions
 
     if getattr(model, "tokenizer", None) is None or not hasattr(model, "generate"):
         raise ConfigError("the reward metric samples completions: it needs a text model saved with its tokenizer")
+    if num_samples is not None:
+        reward_prompts = max(1, num_samples // reward_k)
     reward_fn = get_reward(reward)
     generator = torch.Generator().manual_seed(seed)
     selected = select_prompts(model, reward, reward_prompts, max_new_tokens, generator, split="test")
