@@ -23,35 +23,17 @@ import argparse
 import json
 import os
 import platform
-import subprocess
 import sys
-import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
-SRC = ROOT / "src"
+from cli_steps import SRC, genzoo, last_json, once
+
 LEVELS = [("no DP", "nodp", []), ("ε = 8", "eps8", ["--dp-epsilon", "8"]), ("ε = 1", "eps1", ["--dp-epsilon", "1"])]
 GPT = ["--set", "n_layer=2", "--set", "n_embd=64", "--set", "n_head=4", "--data-arg", "block_size=64", "--batch-size", "64"]
 
 
-def genzoo(*args: str) -> str:
-    cmd = [sys.executable, "-m", "genzoo", *map(str, args)]
-    print("$ genzoo " + " ".join(map(str, args)), flush=True)
-    proc = subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(SRC)))
-    if proc.returncode != 0:
-        raise SystemExit(f"genzoo {' '.join(map(str, args))} failed: {proc.stderr.strip()[-1500:]}")
-    return proc.stdout
-
-
-def last_json(text: str) -> dict:
-    return json.loads(text.strip().splitlines()[-1])
-
-
 def train(out: Path, *args: str) -> float:
-    start = time.perf_counter()
-    if not (out / "model.safetensors").exists():
-        genzoo("train", *args, "--out", out, "--no-progress", "--overwrite")
-    return time.perf_counter() - start
+    return once(out, "train", *args, marker="model.safetensors")
 
 
 def exposure_part(out: Path, scale: float) -> list[str]:
