@@ -75,9 +75,17 @@ class TextContext:
 
     @property
     def bert(self):
+        from transformers.utils import logging
+
         from .text import shared_minilm
 
-        return shared_minilm().bert
+        if shared_minilm.cache_info().currsize:
+            return shared_minilm().bert
+        logging.disable_progress_bar()  # transformers' "Loading weights" bar on the first load
+        try:
+            return shared_minilm().bert
+        finally:
+            logging.enable_progress_bar()
 
     @torch.no_grad()
     def __call__(self, ids: Tensor) -> Tensor:
