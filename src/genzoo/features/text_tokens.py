@@ -45,15 +45,15 @@ def tokenize(prompts, length: int) -> Tensor:
     if length < 2:
         raise ConfigError(f"caption_length={length} must be at least 2 ([CLS] and [SEP])")
     ids = torch.zeros(len(prompts), length, dtype=torch.long)
-    long_ones = []
+    long_ones = {}
     for i, enc in enumerate(_tokenizer().encode_batch([str(p) for p in prompts])):
         row = enc.ids
         if len(row) > length:
-            long_ones.append(len(row))
+            long_ones[str(prompts[i])] = len(row)
             row = row[: length - 1] + row[-1:]
         ids[i, : len(row)] = torch.tensor(row)
     if long_ones:
-        warnings.warn(f"genzoo: {len(long_ones)} prompt(s) of up to {max(long_ones)} tokens truncated to the "
+        warnings.warn(f"genzoo: {len(long_ones)} prompt(s) of up to {max(long_ones.values())} tokens truncated to the "
                       f"text encoder's limit of {length} tokens", stacklevel=2)
     return ids
 
