@@ -316,7 +316,8 @@ class LatentDiffusion(DDPM):
         (path / "unet").mkdir(exist_ok=True)
         write_json(path / "unet" / "config.json", diffusers_config_from_cond_kwargs(self.unet_kwargs(), self.latent_shape[-1]))
         save_tensors(self.net.state_dict(), path / "unet" / "diffusion_pytorch_model.safetensors", metadata={"format": "pt"})
-        index = {"_class_name": "DiffusionPipeline", "_diffusers_version": "0.42.1",
+        index = {"_class_name": "DiffusionPipeline", "_diffusers_version": "0.42.1",  # "_" keys: diffusers skips them
+                 "_genzoo_text_encoder": self.config.text_encoder, "_genzoo_caption_length": self.config.caption_length,
                  "scheduler": ["diffusers", self.scheduler_config()["_class_name"]], "unet": ["diffusers", "UNet2DConditionModel"]}
         if self.autoencoder is not None:
             save_diffusers_vae(self.autoencoder, vae_kwargs(self.config), path / "vae", self.config.shape[-1],

@@ -4,7 +4,8 @@
 - a lone ``UNet2DConditionModel`` directory -> ``latent-diffusion`` without an autoencoder (the U-Net's space is the
   image space, sampled with ``DDPMScheduler()``'s defaults) and genzoo's MiniLM text encoder;
 - a pipeline directory (``model_index.json``) with ``unet/`` (UNet2DConditionModel), ``scheduler/`` and
-  optionally ``vae/`` (AutoencoderKL) -> ``latent-diffusion`` (what ``LatentDiffusion.save_pretrained`` writes).
+  optionally ``vae/`` (AutoencoderKL) -> ``latent-diffusion`` (what ``LatentDiffusion.save_pretrained`` writes,
+  with the prompt length in ``_genzoo_caption_length``; 16 tokens when absent).
 
 The text encoder is always genzoo's frozen MiniLM: a U-Net whose ``cross_attention_dim`` is not 384 loads,
 but sampling it says so in one line.
@@ -48,7 +49,8 @@ def load_diffusers_vae(path):
     return model.eval()
 
 
-def load_diffusers_latent(path, unet_dir: Path | None = None, vae_dir: Path | None = None, scheduler: dict | None = None):
+def load_diffusers_latent(path, unet_dir: Path | None = None, vae_dir: Path | None = None, scheduler: dict | None = None,
+                          caption_length: int = 16):
     """A genzoo ``latent-diffusion`` from a UNet2DConditionModel directory (and an AutoencoderKL, a scheduler)."""
     from ..pipelines.diffusion import sample_size, schedule_fields
     from .latent_diffusion import LatentDiffusion, LatentDiffusionConfig, check_latent_channels
@@ -78,7 +80,7 @@ def load_diffusers_latent(path, unet_dir: Path | None = None, vae_dir: Path | No
                                       "attention_head_dim", "cross_attention_dim", "dropout", "norm_eps", "flip_sin_to_cos",
                                       "freq_shift", "transformer_layers", "use_linear_projection")}
     sched = schedule_fields(path, scheduler or {"_class_name": "DDPMScheduler"})
-    config = LatentDiffusionConfig(**fields, **unet_fields, **sched)
+    config = LatentDiffusionConfig(**fields, **unet_fields, **sched, caption_length=caption_length)
     model = LatentDiffusion(config)
     load_state_into(model.net, load_tensors(unet_dir / WEIGHTS), unet_dir / WEIGHTS)
     if vae is not None:
@@ -92,4 +94,4 @@ def load_diffusers_latent_pipeline(path):
     index = read_json(path / "model_index.json")
     scheduler = read_json(path / "scheduler" / "scheduler_config.json") if (path / "scheduler").is_dir() else None
     vae = path / "vae" if "vae" in index and (path / "vae").is_dir() else None
-    return load_diffusers_latent(path, path / "unet", vae, scheduler)
+    return load_diffusers_latent(path, path / "unet", vae, scheduler, index.get("_genzoo_caption_length", 16))
