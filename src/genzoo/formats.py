@@ -14,7 +14,7 @@ genzoo reads four layouts:
   "UNet2DModel"``), sampled with ``DDPMScheduler()``'s default schedule;
 - ``"diffusers-vae"``, ``"diffusers-cond-unet"``, ``"diffusers-latent"``: a lone ``AutoencoderKL`` or
   ``UNet2DConditionModel`` directory, or a pipeline directory whose ``unet`` is a ``UNet2DConditionModel``
-  (with ``vae``, ``scheduler``), read by ``models.latent_io`` (``autoencoder-kl`` / ``latent-diffusion``);
+  (with ``vae``, ``scheduler``; no ``text_encoder``: genzoo's MiniLM is the text encoder), read by ``models.latent_io`` (``autoencoder-kl`` / ``latent-diffusion``);
 - ``"adapter"``: ``adapter_config.json`` + ``adapter_model.safetensors`` (PEFT's format, genzoo's
   ``finetune``): the base it records (any layout above) with the adapter loaded.
 
@@ -73,7 +73,8 @@ def detect_format(path) -> str:
         unet, scheduler = index.get("unet"), index.get("scheduler")
         if _class_of(unet) == "UNet2DModel" and scheduler:
             return "diffusers-pipeline"
-        if _class_of(unet) == "UNet2DConditionModel":
+        if (_class_of(unet) == "UNet2DConditionModel" and "text_encoder" not in index
+                and (path / "unet" / CONFIG_NAME).is_file()):  # genzoo's text encoder stands in for none
             return "diffusers-latent"
         parts = ", ".join(f"{k}: {_class_of(v)}" for k, v in index.items()
                           if not k.startswith("_") and isinstance(v, list)) or "no components"
