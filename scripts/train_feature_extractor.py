@@ -18,18 +18,9 @@ import torch.nn.functional as F
 
 import genzoo as gz
 from genzoo.features.classifier import WEIGHTS_DIR, SmallConvNet, save_extractor
+from genzoo.features.classifier import random_shift as shift
 
 SETS = {"digits": "digits16", "shapes": "shapes"}
-
-
-def shift(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
-    """Random ±1-pixel translation per image (pad with -1 = background, then crop)."""
-    n, _, h, w = x.shape
-    padded = F.pad(x, (1, 1, 1, 1), value=-1.0)
-    dy, dx = torch.randint(0, 3, (2, n), generator=g)
-    rows = (dy[:, None] + torch.arange(h))[:, None, :, None]
-    cols = (dx[:, None] + torch.arange(w))[:, None, None, :]
-    return padded[torch.arange(n)[:, None, None, None], torch.arange(x.shape[1])[None, :, None, None], rows, cols]
 
 
 @torch.no_grad()

@@ -12,6 +12,9 @@ genzoo reads four layouts:
   pipelines), read by ``pipelines.diffusion.load_diffusers_ddpm``;
 - ``"diffusers-unet"``: a lone ``UNet2DModel`` directory (``config.json`` with ``"_class_name":
   "UNet2DModel"``), sampled with ``DDPMScheduler()``'s default schedule;
+- ``"diffusers-vae"``, ``"diffusers-cond-unet"``, ``"diffusers-latent"``: a lone ``AutoencoderKL`` or
+  ``UNet2DConditionModel`` directory, or a pipeline directory whose ``unet`` is a ``UNet2DConditionModel``
+  (with ``vae``, ``scheduler``; no ``text_encoder``: genzoo's MiniLM is the text encoder), read by ``models.latent_io`` (``autoencoder-kl`` / ``latent-diffusion``);
 - ``"adapter"``: ``adapter_config.json`` + ``adapter_model.safetensors`` (PEFT's format, genzoo's
   ``finetune``): the base it records (any layout above) with the adapter loaded.
 
@@ -27,8 +30,11 @@ import torch
 from .errors import CheckpointError, ConfigError
 from .serialization import CONFIG_NAME, read_json
 
-READABLE = ("genzoo reads genzoo runs, transformers GPT-2 and T5, and diffusers DDPM/DDIM pipeline "
-            "(or UNet2DModel) directories")
+READABLE = ("genzoo reads genzoo runs, transformers GPT-2 and T5, diffusers DDPM/DDIM pipeline "
+            "(or UNet2DModel) directories, and diffusers AutoencoderKL / UNet2DConditionModel (pipeline) directories")
+#: lone diffusers model directories genzoo reads, by config.json ``_class_name``
+DIFFUSERS_MODELS = {"UNet2DModel": "diffusers-unet", "AutoencoderKL": "diffusers-vae",
+                    "UNet2DConditionModel": "diffusers-cond-unet"}
 INDEX_NAME = "model_index.json"
 #: transformers ``model_type``s genzoo reads (a genzoo directory always carries ``genzoo_version``)
 TRANSFORMERS = {"gpt2": "transformers-gpt2", "t5": "transformers-t5"}
@@ -37,7 +43,7 @@ ADAPTER_CONFIG = "adapter_config.json"
 
 def detect_format(path) -> str:
     """One of ``"genzoo"``, ``"transformers-gpt2"``, ``"transformers-t5"``, ``"diffusers-pipeline"``, ``"diffusers-unet"``,
-    ``"adapter"``."""
+    ``"diffusers-vae"``, ``"diffusers-cond-unet"``, ``"diffusers-latent"``, ``"adapter"``."""
     from .registry import MODELS
 
     path = Path(path)
@@ -54,8 +60,8 @@ def detect_format(path) -> str:
             return "genzoo"
         if model_type in TRANSFORMERS:
             return TRANSFORMERS[model_type]
-        if cls_name == "UNet2DModel":
-            return "diffusers-unet"
+        if cls_name in DIFFUSERS_MODELS:
+            return DIFFUSERS_MODELS[cls_name]
         if model_type:
             raise CheckpointError(f"{path / CONFIG_NAME} has model_type {model_type!r}; {READABLE}")
         if cls_name:
@@ -67,6 +73,9 @@ def detect_format(path) -> str:
         unet, scheduler = index.get("unet"), index.get("scheduler")
         if _class_of(unet) == "UNet2DModel" and scheduler:
             return "diffusers-pipeline"
+        if (_class_of(unet) == "UNet2DConditionModel" and "text_encoder" not in index
+                and (path / "unet" / CONFIG_NAME).is_file()):  # genzoo's text encoder stands in for none
+            return "diffusers-latent"
         parts = ", ".join(f"{k}: {_class_of(v)}" for k, v in index.items()
                           if not k.startswith("_") and isinstance(v, list)) or "no components"
         raise CheckpointError(f"{path / INDEX_NAME} describes a diffusers {index.get('_class_name', 'pipeline')!r} "
@@ -97,6 +106,12 @@ def load_any(path, device: str | torch.device = "cpu", base=None):
         from .models.t5_hf import load_hf as load_t5
 
         return load_t5(path, device=device)
+    if fmt in ("diffusers-vae", "diffusers-cond-unet", "diffusers-latent"):
+        from .models import latent_io
+
+        loader = {"diffusers-vae": latent_io.load_diffusers_vae, "diffusers-cond-unet": latent_io.load_diffusers_latent,
+                  "diffusers-latent": latent_io.load_diffusers_latent_pipeline}[fmt]
+        return loader(path).to(device).eval()
     from .pipelines.diffusion import load_diffusers_ddpm, load_diffusers_unet
 
     loader = load_diffusers_ddpm if fmt == "diffusers-pipeline" else load_diffusers_unet

@@ -243,9 +243,24 @@ def generate(
     guard: Optional[str] = typer.Option(None, "--guard", help="Input/output guards, comma-separated: pii[=email+card+"
                                         "phone+iban+ip+secret], denylist=FILE, regex=FILE, topic=DESC;DESC, "
                                         "threshold=0.35, action=block (docs/guardrails.md)."),
+    n: int = typer.Option(1, "-n", help="Text-to-image: the number of images."),
+    guidance: Optional[float] = typer.Option(None, "--guidance", help="Text-to-image: classifier-free guidance "
+                                             "scale, >= 1 (default: the model's)."),
+    negative_prompt: Optional[str] = typer.Option(None, "--negative-prompt", help="Text-to-image: what to steer away from."),
+    steps: Optional[int] = typer.Option(None, "--steps", help="Text-to-image: sampling steps."),
+    sampler: Optional[str] = typer.Option(None, "--sampler", help="Text-to-image: ddpm, ddim, dpm++2m, euler or heun."),
+    out: Optional[Path] = typer.Option(None, "--out", help="Text-to-image: the PNG grid to write (default RUN/generated.png)."),
 ):
-    """Generate text from a prompt (Hugging Face-style text-generation pipeline), or fill in the middle."""
+    """Generate text from a prompt (Hugging Face-style text-generation pipeline), or fill in the middle;
+    for a latent-diffusion run, images from a text prompt (docs/text_to_image.md)."""
     import torch
+
+    from .text_to_image import generate_images, is_text_to_image
+
+    if base is None and is_text_to_image(run):
+        generate_images(run, prompt, n=n, guidance=guidance, negative_prompt=negative_prompt, steps=steps,
+                        sampler=sampler, seed=seed, out=out)
+        return
 
     from ..pipelines import pipeline
 

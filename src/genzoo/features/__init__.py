@@ -9,7 +9,8 @@ from pathlib import Path
 from .classifier import SmallConvNet, load_extractor, save_extractor
 from .inception import FIDInceptionV3, load_inception
 
-EXTRACTOR_FOR_DATASET = {"digits": "digits", "digits16": "digits", "shapes": "shapes"}
+EXTRACTOR_FOR_DATASET = {"digits": "digits", "digits16": "digits", "shapes": "shapes", "digits-captions": "digits",
+                         "shapes-captions": "shapes"}
 
 
 def extractor_name_for(dataset_name: str) -> str | None:

@@ -62,6 +62,16 @@ class SmallConvNet(nn.Module):
         return f, self.head(F.relu(f))
 
 
+def random_shift(x: torch.Tensor, g: torch.Generator) -> torch.Tensor:
+    """Random ±1-pixel translation per image (pad with -1 = background, then crop)."""
+    n, _, h, w = x.shape
+    padded = F.pad(x, (1, 1, 1, 1), value=-1.0)
+    dy, dx = torch.randint(0, 3, (2, n), generator=g)
+    rows = (dy[:, None] + torch.arange(h))[:, None, :, None]
+    cols = (dx[:, None] + torch.arange(w))[:, None, None, :]
+    return padded[torch.arange(n)[:, None, None, None], torch.arange(x.shape[1])[None, :, None, None], rows, cols]
+
+
 def save_extractor(net: SmallConvNet, path, **meta) -> None:
     from safetensors.torch import save_file
 

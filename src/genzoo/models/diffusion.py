@@ -157,12 +157,15 @@ class DDPM(GenerativeModel):
     def loss(self, batch) -> dict[str, Tensor]:
         x0, y = unpack_batch(batch)
         self.check_input(x0)
+        return self.denoising_loss(x0, lambda xt, t: self.net(xt, t, self.training_labels(y, x0.shape[0], x0.device)))
+
+    def denoising_loss(self, x0: Tensor, net_fn) -> dict[str, Tensor]:
+        """The simple loss of the module docstring; ``net_fn(x_t, t)`` is the (conditioned) network."""
         n = x0.shape[0]
         t = batch_randint(0, self.config.num_train_timesteps, n, device=x0.device)
         noise = batch_randn_like(x0)
         xt = self.schedule.add_noise(x0, noise, t)
-        labels = self.training_labels(y, n, x0.device)
-        out = self.net(xt, t, labels)
+        out = net_fn(xt, t)
         target = {"epsilon": noise, "sample": x0, "v_prediction": None}[self.prediction]
         if target is None:
             target = self.schedule.velocity(x0, noise, t)

@@ -30,20 +30,24 @@ def norm_act(norm: nn.GroupNorm, x: Tensor) -> Tensor:
 
 
 class ResnetBlock2D(nn.Module):
-    def __init__(self, in_channels: int, out_channels: int, temb_channels: int, groups: int, eps: float, dropout: float):
+    """``temb_channels=None``: no timestep input (the blocks of diffusers' AutoencoderKL)."""
+
+    def __init__(self, in_channels: int, out_channels: int, temb_channels: int | None, groups: int, eps: float,
+                 dropout: float = 0.0):
         super().__init__()
         self.norm1 = nn.GroupNorm(groups, in_channels, eps=eps)
         self.conv1 = nn.Conv2d(in_channels, out_channels, 3, padding=1)
-        self.time_emb_proj = nn.Linear(temb_channels, out_channels)
+        self.time_emb_proj = nn.Linear(temb_channels, out_channels) if temb_channels else None
         self.norm2 = nn.GroupNorm(groups, out_channels, eps=eps)
         self.dropout = nn.Dropout(dropout)
         self.conv2 = nn.Conv2d(out_channels, out_channels, 3, padding=1)
         self.conv_shortcut = nn.Conv2d(in_channels, out_channels, 1) if in_channels != out_channels else None
 
-    def forward(self, x: Tensor, emb_act: Tensor) -> Tensor:
+    def forward(self, x: Tensor, emb_act: Tensor | None = None) -> Tensor:
         """``emb_act`` is SiLU(emb), computed once per forward for every block."""
         h = self.conv1(norm_act(self.norm1, x))
-        h = h + self.time_emb_proj(emb_act)[:, :, None, None]
+        if self.time_emb_proj is not None:
+            h = h + self.time_emb_proj(emb_act)[:, :, None, None]
         h = self.conv2(self.dropout(norm_act(self.norm2, h)))
         skip = x if self.conv_shortcut is None else self.conv_shortcut(x)
         return skip + h
@@ -79,12 +83,15 @@ class Attention(nn.Module):
 
 
 class Downsample2D(nn.Module):
-    def __init__(self, channels: int):
+    """Stride-2 3x3 conv; ``padding=0`` pads right/bottom by one first (diffusers' VAE encoder)."""
+
+    def __init__(self, channels: int, padding: int = 1):
         super().__init__()
-        self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=1)
+        self.padding = padding
+        self.conv = nn.Conv2d(channels, channels, 3, stride=2, padding=padding)
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.conv(x)
+        return self.conv(x if self.padding else F.pad(x, (0, 1, 0, 1)))
 
 
 class Upsample2D(nn.Module):
@@ -100,11 +107,12 @@ class Level(nn.Module):
     """One resolution of the U-Net: ResBlocks, optional attention after each, optional resampler."""
 
     def __init__(self, in_chs: list[int], out_channels: int, temb: int, attention: bool, head_dim: int,
-                 groups: int, eps: float, dropout: float, resample: str | None):
+                 groups: int, eps: float, dropout: float, resample: str | None, make_attention=None):
         super().__init__()
+        make_attention = make_attention or (lambda c: Attention(c, head_dim, groups, eps))
         self.resnets = nn.ModuleList(ResnetBlock2D(c, out_channels, temb, groups, eps, dropout) for c in in_chs)
         if attention:
-            self.attentions = nn.ModuleList(Attention(out_channels, head_dim, groups, eps) for _ in in_chs)
+            self.attentions = nn.ModuleList(make_attention(out_channels) for _ in in_chs)
         else:
             self.attentions = None
         if resample == "down":
@@ -112,35 +120,42 @@ class Level(nn.Module):
         elif resample == "up":
             self.upsamplers = nn.ModuleList([Upsample2D(out_channels)])
 
-    def block(self, j: int, x: Tensor, emb_act: Tensor) -> Tensor:
+    def block(self, j: int, x: Tensor, emb_act: Tensor, context: Tensor | None = None) -> Tensor:
+        """ResBlock then attention (cross-attention to ``context`` when given)."""
         x = self.resnets[j](x, emb_act)
-        return x if self.attentions is None else self.attentions[j](x)
+        if self.attentions is None:
+            return x
+        return self.attentions[j](x) if context is None else self.attentions[j](x, context)
 
 
-class MidBlock(nn.Module):
-    def __init__(self, channels: int, temb: int, attention: bool, head_dim: int, groups: int, eps: float, dropout: float):
-        super().__init__()
+class MidBlock(Level):
+    """ResBlock, attention, ResBlock at the lowest resolution."""
+
+    def __init__(self, channels: int, temb: int | None, attention: bool, head_dim: int, groups: int, eps: float,
+                 dropout: float, make_attention=None):
+        nn.Module.__init__(self)
+        make_attention = make_attention or (lambda c: Attention(c, head_dim, groups, eps))
         self.resnets = nn.ModuleList(ResnetBlock2D(channels, channels, temb, groups, eps, dropout) for _ in range(2))
-        self.attentions = nn.ModuleList([Attention(channels, head_dim, groups, eps)]) if attention else None
+        self.attentions = nn.ModuleList([make_attention(channels)]) if attention else None
 
-    def forward(self, x: Tensor, emb_act: Tensor) -> Tensor:
-        x = self.resnets[0](x, emb_act)
-        if self.attentions is not None:
-            x = self.attentions[0](x)
-        return self.resnets[1](x, emb_act)
+    def forward(self, x: Tensor, emb_act: Tensor | None, context: Tensor | None = None) -> Tensor:
+        return self.resnets[1](self.block(0, x, emb_act, context), emb_act)
 
 
 class UNet2D(nn.Module):
     """``forward(x (N,C,H,W), t (N,) or scalar, class_labels (N,) | None) -> (N, out_channels, H, W)``.
 
-    ``attention_levels``: indices of the resolutions (0 = full) that get self-attention.
+    ``attention_levels``: indices of the resolutions (0 = full) that get self-attention;
+    ``make_attention(channels)`` builds another attention module there (``nn/unet_cond.py``: cross-attention
+    transformer blocks, called with the ``encoder_hidden_states`` of ``forward``).
     """
 
     def __init__(self, in_channels: int = 1, out_channels: int | None = None,
                  block_out_channels: tuple[int, ...] = (32, 64, 64), layers_per_block: int = 1,
                  attention_levels: tuple[int, ...] = (2,), norm_num_groups: int = 8, attention_head_dim: int = 8,
                  num_class_embeds: int | None = None, dropout: float = 0.0, norm_eps: float = 1e-5,
-                 mid_attention: bool = True, flip_sin_to_cos: bool = True, freq_shift: float = 0.0):
+                 mid_attention: bool = True, flip_sin_to_cos: bool = True, freq_shift: float = 0.0,
+                 make_attention=None):
         super().__init__()
         chs, L = list(block_out_channels), len(block_out_channels)
         out_channels = out_channels or in_channels
@@ -149,7 +164,8 @@ class UNet2D(nn.Module):
         if any(not 0 <= a < L for a in attention_levels):
             raise ConfigError(f"attention_levels {tuple(attention_levels)} must be level indices in 0..{L - 1}")
         temb = chs[0] * 4
-        kw = dict(head_dim=attention_head_dim, groups=norm_num_groups, eps=norm_eps, dropout=dropout)
+        kw = dict(head_dim=attention_head_dim, groups=norm_num_groups, eps=norm_eps, dropout=dropout,
+                  make_attention=make_attention)
         self.num_levels = L
         self.conv_in = nn.Conv2d(in_channels, chs[0], 3, padding=1)
         self.time_embedding = TimestepEmbedding(chs[0], temb, flip_sin_to_cos=flip_sin_to_cos, freq_shift=freq_shift)
@@ -180,7 +196,7 @@ class UNet2D(nn.Module):
         w = next(p for p in self.mid_block.resnets[0].parameters() if p.dim() == 4)  # conv1 (maybe adapter-wrapped)
         return w.is_contiguous(memory_format=torch.channels_last) and not w.is_contiguous()
 
-    def forward(self, x: Tensor, t, class_labels: Tensor | None = None) -> Tensor:
+    def forward(self, x: Tensor, t, class_labels: Tensor | None = None, encoder_hidden_states: Tensor | None = None) -> Tensor:
         t = broadcast_timesteps(t, x.shape[0], x.device)
         emb = self.time_embedding(t)
         if self.class_embedding is not None:
@@ -194,15 +210,15 @@ class UNet2D(nn.Module):
         skips = [h]
         for level in self.down_blocks:
             for j in range(len(level.resnets)):
-                h = level.block(j, h, emb_act)
+                h = level.block(j, h, emb_act, encoder_hidden_states)
                 skips.append(h)
             if hasattr(level, "downsamplers"):
                 h = level.downsamplers[0](h)
                 skips.append(h)
-        h = self.mid_block(h, emb_act)
+        h = self.mid_block(h, emb_act, encoder_hidden_states)
         for level in self.up_blocks:
             for j in range(len(level.resnets)):
-                h = level.block(j, torch.cat([h, skips.pop()], dim=1), emb_act)
+                h = level.block(j, torch.cat([h, skips.pop()], dim=1), emb_act, encoder_hidden_states)
             if hasattr(level, "upsamplers"):
                 h = level.upsamplers[0](h)
         return self.conv_out(norm_act(self.conv_norm_out, h))

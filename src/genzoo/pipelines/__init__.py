@@ -5,12 +5,22 @@ from typing import Any
 
 from ..errors import did_you_mean, ConfigError
 
-TASKS = ("text-generation", "text2text-generation", "summarization")
+TASKS = ("text-generation", "text2text-generation", "summarization", "text-to-image", "image-to-image", "inpainting")
+#: image tasks of a latent-diffusion model (pipelines/text_to_image.py)
+IMAGE_TASKS = {"text-to-image": "TextToImagePipeline", "image-to-image": "TextImg2ImgPipeline",
+               "inpainting": "TextInpaintPipeline"}
 
 
 def pipeline(task: str, model=None, **kw: Any):
     """``pipeline(TASK, model=DIR_OR_MODEL, tokenizer=None, device="cpu")``; TASK is ``"text-generation"``
-    (GPT), ``"text2text-generation"`` or ``"summarization"`` (T5)."""
+    (GPT), ``"text2text-generation"`` or ``"summarization"`` (T5), ``"text-to-image"``, ``"image-to-image"``
+    or ``"inpainting"`` (latent-diffusion)."""
+    if task in IMAGE_TASKS:
+        from . import text_to_image
+
+        if model is None:
+            raise ConfigError(f"pipeline({task!r}) needs model=DIR (a latent-diffusion run or diffusers directory)")
+        return getattr(text_to_image, IMAGE_TASKS[task])(model, **kw)
     if task == "text-generation":
         from .text_generation import TextGenerationPipeline
 

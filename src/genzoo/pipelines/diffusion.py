@@ -52,24 +52,36 @@ def load_diffusers_unet(path) -> DDPM:
                                 path / "diffusion_pytorch_model.safetensors")
 
 
+def schedule_fields(path, scfg: dict) -> dict:
+    """``DDPMConfig`` fields (schedule, sampler defaults) of a diffusers ``scheduler_config.json``."""
+    try:
+        sampler, schedule, options = from_diffusers(scfg)
+    except ConfigError as e:
+        raise CheckpointError(f"{path}: {e}") from None
+    return dict(num_train_timesteps=schedule["num_train_timesteps"], beta_schedule=schedule["beta_schedule"],
+                beta_start=schedule["beta_start"], beta_end=schedule["beta_end"], prediction=schedule["prediction_type"],
+                sampler=sampler, sample_steps=50 if sampler != "ddpm" else schedule["num_train_timesteps"],
+                timestep_spacing=options.get("timestep_spacing"), steps_offset=options.get("steps_offset", 0),
+                use_karras_sigmas=options.get("use_karras_sigmas"), clip_sample=options.get("clip_sample", False))
+
+
+def sample_size(cfg: dict, default: int = 32) -> int:
+    size = cfg.get("sample_size") or default
+    return size if isinstance(size, int) else size[0]
+
+
 def _ddpm_from_diffusers(path: Path, ucfg: dict, scfg: dict, weights: Path) -> DDPM:
     try:
         kw = unet_kwargs_from_diffusers(ucfg)
-        sampler, schedule, options = from_diffusers(scfg)
     except ConfigError as e:
         raise CheckpointError(f"{path}: {e}") from None
     if kw["in_channels"] != kw["out_channels"]:
         raise CheckpointError(f"{path}: UNet2DModel with {kw['in_channels']} input and {kw['out_channels']} output channels "
                               "(learned variance?) is not supported")
-    size = ucfg.get("sample_size") or 32
-    size = size if isinstance(size, int) else size[0]
+    size = sample_size(ucfg)
     config = DDPMConfig(
         shape=(kw["in_channels"], size, size), num_classes=kw["num_class_embeds"], null_class=False,
-        num_train_timesteps=schedule["num_train_timesteps"], beta_schedule=schedule["beta_schedule"],
-        beta_start=schedule["beta_start"], beta_end=schedule["beta_end"], prediction=schedule["prediction_type"],
-        sampler=sampler, sample_steps=50 if sampler != "ddpm" else schedule["num_train_timesteps"],
-        timestep_spacing=options.get("timestep_spacing"), steps_offset=options.get("steps_offset", 0),
-        use_karras_sigmas=options.get("use_karras_sigmas"), clip_sample=options.get("clip_sample", False),
+        **schedule_fields(path, scfg),
         block_out_channels=kw["block_out_channels"], layers_per_block=kw["layers_per_block"],
         attention_levels=kw["attention_levels"], norm_num_groups=kw["norm_num_groups"],
         attention_head_dim=kw["attention_head_dim"], norm_eps=kw["norm_eps"], mid_attention=kw["mid_attention"],
