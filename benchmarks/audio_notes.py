@@ -54,6 +54,8 @@ def main() -> None:
     p.add_argument("--diffusion-steps", type=int, default=None)
     p.add_argument("--num-samples", type=int, default=96, help="generated clips scored per model (2 per label)")
     p.add_argument("--speed-n", type=int, default=8, help="clips per speed measurement")
+    p.add_argument("--sample-steps", type=int, default=None, help="diffusion sampler steps (default: the model's, DDIM 50)")
+    p.add_argument("--families", default="wavenet,audio-diffusion")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("--retrain", action="store_true")
     args = p.parse_args()
@@ -65,12 +67,16 @@ def main() -> None:
     floor = gz.evaluate(train_set.x[:n], test, metrics=METRICS, labels=train_set.y[:n])
     rows.append({"model": "real train clips (floor)", **floor})
     for family, steps in (("wavenet", args.wavenet_steps), ("audio-diffusion", args.diffusion_steps)):
+        if family not in args.families.split(","):
+            continue
         run, seconds = train(family, args.out / family, steps, args.retrain)
         model = gz.load(run).eval()
+        if family == "audio-diffusion" and args.sample_steps:
+            model.config.sample_steps = args.sample_steps
         info = json.loads((run / "run.json").read_text())
         start = time.perf_counter()
         scores = gz.evaluate(model, test, metrics=METRICS, num_samples=n, seed=0)
-        row = {"model": family, "steps": info["steps"], "batch": info["batch_size"],
+        row = {"model": family + (f" (DDIM {model.config.sample_steps})" if family == "audio-diffusion" else ""), "steps": info["steps"], "batch": info["batch_size"],
                "train_min": None if seconds is None else seconds / 60, "eval_s": time.perf_counter() - start, **scores}
         if family == "wavenet":
             row["bits_per_sample"] = gz.evaluate(model, test, metrics=["nll"], max_examples=64)["bpd"]

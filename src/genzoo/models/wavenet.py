@@ -104,7 +104,7 @@ class WaveNet(GenerativeModel):
     log_prob_kind = "exact"
     discrete_log_prob = True
     default_budget = {"steps": 2000, "batch_size": 8, "lr": 2e-3}
-    #: sized for a CPU: ~0.12 s a step on one 2-core EPYC thread for 8 x 2,000-sample notes
+    #: sized for a CPU: 2,000 steps took 14 min on the 2-core EPYC at load ~8 (8 x 2,000-sample notes)
     kind_defaults = {"audio": {"budget": {"steps": 2000, "batch_size": 8, "lr": 2e-3},
                                "config": {"dilation_depth": 8, "stacks": 1, "skip_channels": 32}}}
 
