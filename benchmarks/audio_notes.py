@@ -94,7 +94,7 @@ def main() -> None:
             "bits_per_sample", "clips_per_s", "clips_per_s_uncached", "same_clips"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     lines += ["| " + " | ".join(fmt(r.get(c, "—")) if r.get(c) is not None else "—" for c in cols) + " |" for r in rows]
-    text = (f"{n} generated clips per model (2 per pitch x timbre label), scored against the 512 test notes; "
+    text = (f"{n} generated clips per model ({n / test.num_classes:g} per pitch x timbre label), scored against the 512 test notes; "
             f"floor = {n} real train notes. Speed: {args.speed_n} clips of 2,000 samples, {args.threads} thread(s), "
             f"{platform.processor() or platform.machine()}, torch {torch.__version__}.\n\n" + "\n".join(lines) + "\n")
     args.results.parent.mkdir(parents=True, exist_ok=True)
