@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .errors import DataError
+from .errors import DataError, NotSupported
 
 KINDS = ("image", "2d", "text")
 
@@ -28,6 +28,8 @@ def infer_kind(samples: Tensor) -> str:
         return "image"
     if samples.ndim == 2:
         return "2d"
+    if samples.ndim == 3 and samples.shape[1] == 1:
+        return "audio"
     raise DataError(f"cannot plot samples of shape {tuple(samples.shape)}; expected NCHW images, (N, 2) points or token ids")
 
 
@@ -50,6 +52,8 @@ def save_samples(samples: Tensor, path, *, kind: str | None = None, tokenizer: A
     elif kind == "text":
         path = path.with_suffix(".txt")
         path.write_text(render_text(samples, tokenizer))
+    elif kind == "audio":  # no picture; genzoo sample RUN --out x.wav writes audio at the model's rate
+        raise NotSupported("audio samples have no picture; use genzoo sample RUN --out x.wav")
     else:
         raise DataError(f"unknown sample kind {kind!r}; use one of: {', '.join(KINDS)}")
     return path

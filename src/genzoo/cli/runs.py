@@ -173,7 +173,7 @@ def text_options_for(model, source, data_name: str, args: dict, explicit: dict) 
 
 def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(None, None), safety_checker=None,
                watermark=None, condition=None, **kw) -> Path | None:
-    """Draw ``n`` samples; write a PNG (images, 2-D), print text, save raw tensors, or (tables) a CSV
+    """Draw ``n`` samples; write a PNG (images, 2-D), a WAV (audio), print text, save raw tensors, or (tables) a CSV
     of rows with ``condition`` (``["COL=VALUE"]``) honoured. ``c2pa``:
     (certificate chain, key) PEM paths that sign the written image (``genzoo.safety.provenance``);
     ``safety_checker`` (``genzoo.safety.image_checker``) blacks out the images it flags and reports how many;
@@ -233,6 +233,10 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(No
 
         save_tensors({"samples": samples}, out)
         return Path(out)
+    if "audio" in model.data_kinds or (out is not None and Path(out).suffix.lower() == ".wav"):
+        from ..data.wav import write_wav  # one WAV file, the clips joined by short silences
+
+        return write_wav(out if out is not None else run / "samples.wav", samples, getattr(model.config, "sample_rate", 8000))
     if samples.dtype == torch.long:  # text
         tok = _tokenizer_of(model, run)
         for row in samples.tolist():

@@ -22,6 +22,7 @@ METRICS_BY_KIND = {
     "2d": ["nll", "mmd", "energy", "modes"],
     "image": ["bpd", "fid", "kid", "prdc", "memorization"],
     "text": ["perplexity", "fid"],  # fid on text = Fréchet distance of MiniLM embeddings
+    "audio": ["bpd", "pitch_accuracy", "fad", "lsd"],  # `genzoo bench --data notes` (not on the default board)
 }
 
 

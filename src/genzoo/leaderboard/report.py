@@ -7,12 +7,13 @@ import math
 import time
 from pathlib import Path
 
-KIND_TITLES = {"2d": "2-D densities", "image": "Images", "text": "Text", "tabular": "Tabular"}
+KIND_TITLES = {"2d": "2-D densities", "image": "Images", "text": "Text", "tabular": "Tabular", "audio": "Audio"}
 #: preferred column order; other metric keys follow alphabetically
 ORDER = ["nll", "true_entropy", "bpd", "bpc", "perplexity", "mmd", "energy_distance", "modes_covered",
          "high_quality", "fid", "kid", "kid_std", "precision", "recall", "density", "coverage"]
-LOWER_IS_BETTER = {"nll", "bpd", "bpc", "perplexity", "mmd", "energy", "energy_distance", "fid", "kid"}
-HIGHER_IS_BETTER = {"modes", "modes_covered", "high_quality", "precision", "recall", "density", "coverage"}
+LOWER_IS_BETTER = {"nll", "bpd", "bpc", "perplexity", "mmd", "energy", "energy_distance", "fid", "kid", "fad", "lsd"}
+HIGHER_IS_BETTER = {"modes", "modes_covered", "high_quality", "precision", "recall", "density", "coverage",
+                    "pitch_accuracy", "timbre_accuracy"}
 
 
 def _best(rows: list[dict], col: str) -> dict[str, float]:
@@ -91,7 +92,8 @@ def _markdown(results, quick, machine=None) -> str:
     lines += ["## Pictures", ""]
     for r in results:
         if r.get("pictures"):
-            lines += [f"### {r['model']} on {r['data']}", ""] + [f"![{p}]({p})" for p in r["pictures"]] + [""]
+            lines += [f"### {r['model']} on {r['data']}", ""] + [f"[{p}]({p})" if p.endswith(".wav") else f"![{p}]({p})"
+                                                                 for p in r["pictures"]] + [""]
         if r.get("text_samples"):
             lines += [f"### {r['model']} on {r['data']} (samples)", "", "```"] + [t[:300] for t in r["text_samples"]] + ["```", ""]
     return "\n".join(lines)
@@ -100,6 +102,8 @@ def _markdown(results, quick, machine=None) -> str:
 def _img(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     caption = html.escape(path.stem.replace("_", " "))
+    if path.suffix == ".wav":  # audio cells: a player instead of a picture
+        return f'<figure><audio controls src="data:audio/wav;base64,{data}"></audio><figcaption>{caption}</figcaption></figure>'
     return f'<figure><img src="data:image/png;base64,{data}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
 
 

@@ -49,7 +49,12 @@ def _pictures(model, test, cell_dir: Path, samples) -> list[str]:
     from ..plotting import save_density, save_samples
 
     pics = []
-    if samples is not None and samples.dtype != torch.long:
+    if samples is not None and test.kind == "audio":  # listenable: report.html embeds an audio player
+        from ..data.wav import write_wav
+
+        write_wav(cell_dir / "samples.wav", samples[:8], test.info.get("sample_rate", 8000))
+        pics.append("samples.wav")
+    elif samples is not None and samples.dtype != torch.long:
         save_samples(samples[: (1000 if test.kind == "2d" else 64)], cell_dir / "samples.png")
         pics.append("samples.png")
     if test.kind == "2d" and model.log_prob_kind != "none":
