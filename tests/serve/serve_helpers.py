@@ -18,7 +18,7 @@ def make_runs(root: Path) -> Path:
     tok = Tokenizer.train_char(TEXT)
     for seed, name in ((0, "gpt-a"), (1, "gpt-b"), (2, "more/gpt-c")):
         torch.manual_seed(seed)
-        model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=64, n_layer=1, n_head=2, n_embd=16))
+        model = GPT(GPTConfig(vocab_size=tok.vocab_size, block_size=128, n_layer=1, n_head=2, n_embd=16))
         model.set_tokenizer(tok)
         model.generation_config = model.generation_config.update(eos_token_id=None)  # untrained: never stop early
         model.save_pretrained(root / name)

@@ -25,9 +25,14 @@ def _kwargs(pipe, opts: dict) -> dict:
                 generator=torch.Generator().manual_seed(opts["seed"]), return_full_text=False)
 
 
-def check_prompt(pipe, prompt: str) -> None:
-    if not pipe.tokenizer.encode(prompt):
+def check_prompt(pipe, prompt: str, max_new_tokens: int) -> None:
+    """Refuse (400) before streaming: an empty prompt, or one that leaves no room in the context."""
+    n, context = len(pipe.tokenizer.encode(prompt)), pipe.model.config.block_size
+    if not n:
         raise DataError("the prompt encodes to no tokens; type some text")
+    if n + max_new_tokens > context:
+        raise DataError(f"prompt ({n} tokens) + max new tokens ({max_new_tokens}) exceed the model's context of "
+                        f"{context}; ask for at most {max(0, context - n)} new tokens")
 
 
 def watermark_score(pipe, text: str, opts: dict) -> dict | None:
@@ -46,16 +51,21 @@ def watermark_score(pipe, text: str, opts: dict) -> dict | None:
 
 def complete(pipe, prompt: str, opts: dict) -> str:
     """The whole continuation at once (the arena)."""
-    check_prompt(pipe, prompt)
+    check_prompt(pipe, prompt, opts["max_new_tokens"])
     with GENERATIONS, torch.no_grad():
         return pipe(prompt, **_kwargs(pipe, opts))[0]["generated_text"]
 
 
 def stream(pipe, prompt: str, opts: dict):
-    """Yield ("token", piece) as tokens arrive, then ("done", text) or ("error", message)."""
+    """Check the request now (errors are 4xx before any byte is sent), then return a generator of
+    ("token", piece) as tokens arrive, then ("done", text) or ("error", message)."""
+    check_prompt(pipe, prompt, opts["max_new_tokens"])
+    return _events(pipe, prompt, opts)
+
+
+def _events(pipe, prompt: str, opts: dict):
     from ..generation import TextStreamer
 
-    check_prompt(pipe, prompt)
     streamer = TextStreamer(_Visible(pipe.tokenizer))
     result: dict = {}
 

@@ -7,7 +7,6 @@ so ``../`` and absolute paths never reach the file system. Loaded models are cac
 """
 from __future__ import annotations
 
-import io
 import json
 import re
 import threading
@@ -81,7 +80,7 @@ class ModelIndex:
 
 
 def sample_png(model, *, n: int, seed: int, steps: int | None, sampler: str | None,
-               guidance_scale: float | None = None, progress=None) -> bytes:
+               guidance_scale: float | None = None) -> bytes:
     """``n`` samples of an image/2-D model rendered to PNG bytes (``genzoo.plotting.save_samples``).
     Options the model's ``sample`` does not take are refused with a ConfigError."""
     import inspect
@@ -93,14 +92,10 @@ def sample_png(model, *, n: int, seed: int, steps: int | None, sampler: str | No
 
     params = inspect.signature(model.sample).parameters
     kw = {k: v for k, v in dict(steps=steps, sampler=sampler, guidance_scale=guidance_scale).items() if v is not None}
-    takes_any = any(p.kind == p.VAR_KEYWORD for p in params.values())
-    for key in kw:
-        if key not in params and not takes_any:
+    for key in kw:  # named parameters only: a **kw catch-all would silently ignore the option
+        if key not in params:
             raise ConfigError(f"{model.model_type} samples without {key!r}; leave it empty")
-    if progress is not None and "progress" in params:
-        kw["progress"] = progress
     with torch.no_grad():
         samples = model.sample(n, generator=torch.Generator().manual_seed(seed), **kw)
     with tempfile.TemporaryDirectory() as tmp:
-        path = save_samples(samples, Path(tmp) / "samples.png")
-        return io.BytesIO(path.read_bytes()).getvalue()
+        return save_samples(samples, Path(tmp) / "samples.png").read_bytes()
