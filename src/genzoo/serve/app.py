@@ -205,7 +205,10 @@ def create_app(runs_dir, *, vote_token: str | None = None, bootstrap: int = 200)
         counts = store.counts()
         if board_cache.get("total") != counts["total"]:
             judgements = store.judgements()
-            rows = rate(judgements, bootstrap=bootstrap) if judgements else []
+            try:
+                rows = rate(judgements, bootstrap=bootstrap) if judgements else []
+            except GenzooError:  # a resample left a model without a win or tie: too few votes for an interval
+                rows = rate(judgements, bootstrap=0)
             board_cache.update(total=counts["total"], rows=rows)
         for row in board_cache["rows"]:
             row["votes"] = counts["per_model"].get(row["model"], 0)

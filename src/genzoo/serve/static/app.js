@@ -166,7 +166,7 @@ async function refreshBoard() {
   body.innerHTML = "";
   board.rows.forEach((r, i) => {
     const tr = document.createElement("tr");
-    const ci = r.bt_low === undefined ? "" : `${r.bt_low.toFixed(0)} – ${r.bt_high.toFixed(0)}`;
+    const ci = r.bt_low === undefined ? "needs more votes" : `${r.bt_low.toFixed(0)} – ${r.bt_high.toFixed(0)}`;
     for (const cell of [i + 1, r.model, r.bt_rating.toFixed(0), ci, r.elo.toFixed(0), r.votes, (100 * r.win_rate).toFixed(0) + "%"]) {
       const td = document.createElement("td"); td.textContent = cell; tr.appendChild(td);
     }
