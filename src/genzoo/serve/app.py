@@ -5,11 +5,13 @@ Every error is a 4xx JSON ``{"error": "one line"}``; an unexpected one is a 500 
 """
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import logging
 import random
 import threading
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -77,6 +79,7 @@ def create_app(runs_dir, *, vote_token: str | None = None, bootstrap: int = 200)
     runs_dir = Path(runs_dir)
     index, store = ModelIndex(runs_dir), VoteStore(runs_dir / "votes.sqlite")
     rng, rng_lock = random.Random(), threading.Lock()
+    vote_pool = ThreadPoolExecutor(4, thread_name_prefix="genzoo-votes")
     app = FastAPI(title="genzoo serve", docs_url=None, redoc_url=None, openapi_url=None)
     app.state.store, app.state.index = store, index
     board_cache: dict = {}
@@ -195,8 +198,10 @@ def create_app(runs_dir, *, vote_token: str | None = None, bootstrap: int = 200)
         return {"battle": battle_id, "kind": req.kind, "a": outputs[0], "b": outputs[1]}
 
     @app.post("/api/arena/vote")
-    def vote(req: VoteRequest, request: Request):
-        return store.vote(req.battle, req.vote, request.cookies.get(SESSION_COOKIE, "")[:16])
+    async def vote(req: VoteRequest, request: Request):
+        # votes have threads of their own: they never queue behind generations in the shared pool
+        voter = request.cookies.get(SESSION_COOKIE, "")[:16]
+        return await asyncio.get_running_loop().run_in_executor(vote_pool, store.vote, req.battle, req.vote, voter)
 
     @app.get("/api/leaderboard")
     def leaderboard():
