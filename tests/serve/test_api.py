@@ -14,12 +14,7 @@ from genzoo.metrics.pairwise import rate, read_judgements  # noqa: E402
 from genzoo.serve.app import create_app  # noqa: E402
 from genzoo.serve.votes import VoteStore  # noqa: E402
 from serve_helpers import make_runs, session  # noqa: E402
-
-import sys  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-sys.path.insert(0, str(Path(__file__).parents[1] / "cli"))
-from cli_run import run_cli  # noqa: E402
+from cli_run import run_cli  # noqa: E402  (tests/cli, on sys.path via tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
