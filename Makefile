@@ -7,8 +7,6 @@ STAMP  := $(VENV)/.genzoo-installed
 .PHONY: demo test bench lint clean
 
 $(STAMP): pyproject.toml
-	# the browser tests of genzoo serve (tests/serve) drive Debian's chromium: install it if missing
-	test -x /usr/bin/chromium || (apt-get update && apt-get install -y chromium)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	# torch first, pinned: the CPU wheel that lies on disk (an unpinned torch pulls a CUDA build)
@@ -22,6 +20,8 @@ demo: $(STAMP)
 	$(BIN)/genzoo demo
 
 test: $(STAMP)
+	# tests/serve/test_browser.py drives Debian's chromium: installed here when missing (once)
+	test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)
