@@ -157,3 +157,19 @@ def test_cli_refuses_remote_without_flag(runs, capsys):
     assert code == 2 and "--allow-remote" in err and "Traceback" not in err
     code, _, err = run_cli(["serve", runs / "missing"], capsys)
     assert code == 2 and "not a directory" in err
+
+
+def test_bench_report_embedded_and_one_image_model_cannot_battle(runs):
+    bench = runs / "bench"
+    bench.mkdir(exist_ok=True)
+    (bench / "report.html").write_text("<html><body>bench table</body></html>")
+    try:
+        with TestClient(create_app(runs)) as c:
+            assert c.get("/api/leaderboard").json()["bench"] == "/bench/report.html"
+            assert "bench table" in c.get("/bench/report.html").text
+            assert c.get("/bench/../votes.sqlite").status_code == 404
+            r = c.post("/api/arena/battle", json={"kind": "image"}, headers=session(c))
+            assert r.status_code == 400 and "two models" in r.json()["error"]
+    finally:
+        (bench / "report.html").unlink()
+        bench.rmdir()
