@@ -20,6 +20,8 @@ demo: $(STAMP)
 	$(BIN)/genzoo demo
 
 test: $(STAMP)
+	# tests/serve/test_browser.py drives Debian's chromium: installed here when missing (once)
+	test -x /usr/bin/chromium || (apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y chromium)
 	$(BIN)/python -m pytest
 
 bench: $(STAMP)

@@ -172,7 +172,7 @@ def sample(
 @app.command("eval")
 def eval_cmd(
     run: Optional[Path] = typer.Argument(None, help="A saved model directory, or samples from `genzoo sample --out FILE.safetensors`."),
-    data: str = typer.Option(..., "--data"),
+    data: Optional[str] = typer.Option(None, "--data", help="Dataset name (required unless --votes)."),
     metrics: str = typer.Option("nll", help="Comma-separated metric names (genzoo list)."),
     split: str = typer.Option("test"),
     data_arg: Optional[list[str]] = typer.Option(None, "--data-arg"),
@@ -189,10 +189,24 @@ def eval_cmd(
                                            "JSONL with result and passed) here."),
     reward: Optional[str] = typer.Option(None, "--reward", help="The reward metric's plug-in (python-syntax, doctest, "
                                          "model:DIR, MODULE:FUNCTION; default python-syntax)."),
+    votes: Optional[Path] = typer.Option(None, "--votes", help="With --metrics pairwise: Bradley-Terry and Elo "
+                                         "ratings from judgements (genzoo serve's votes.sqlite, or JSONL); no RUN."),
 ):
     """Evaluate a saved model on a dataset split (or, with --samples, a file of code completions)."""
     from .runs import eval_run, eval_samples_file
 
+    if votes is not None:
+        from .serve import votes_report
+
+        if run is not None or samples is not None:
+            raise ConfigError("--votes rates judgements on their own; drop RUN and --samples")
+        report = votes_report(votes, metrics, seed)
+        typer.echo(json.dumps(report, sort_keys=True) if as_json else "\n".join(
+            f"{r['model']:>20}  BT {r['bt_rating']:7.1f} [{r['bt_low']:.1f}, {r['bt_high']:.1f}]  Elo {r['elo']:7.1f}"
+            f"  games {r['games']}  win rate {r['win_rate']:.3f}" for r in report["pairwise"]))
+        return
+    if data is None:
+        raise ConfigError("missing --data: the dataset to evaluate on (genzoo list)")
     if results_file is not None and results_file.exists():
         raise ConfigError(f"{results_file} exists; choose another --results path (nothing is overwritten)")
     if samples is not None:
@@ -435,11 +449,13 @@ def demo(out: Path = typer.Option(Path("demo"), help="Where the report goes."),
 from .edit import edit  # noqa: E402  (inpainting, SDEdit img2img, DDIM interpolation)
 from .card import card  # noqa: E402  (model cards: genzoo card RUN [--write])
 from .scaling import scaling_app  # noqa: E402  (genzoo scaling sweep|fit|estimate)
+from .serve import serve  # noqa: E402  (the web UI: genzoo serve RUNS_DIR)
 
 app.add_typer(scaling_app, name="scaling")
 
 app.command()(edit)
 app.command()(card)
+app.command()(serve)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -1,0 +1,15 @@
+"""Helpers of the web UI tests: tiny runs (genzoo.serve.tiny) and a session's CSRF header."""
+from __future__ import annotations
+
+from genzoo.serve.tiny import tiny_runs
+
+
+def make_runs(root):
+    """RUNS_DIR of tiny untrained models: gpt-a, gpt-b, more/gpt-c (text) and mix (2-D)."""
+    return tiny_runs(root)
+
+
+def session(client) -> dict:
+    """Headers of a browser session (the cookie stays in the client)."""
+    token = client.get("/api/session").json()["csrf"]
+    return {"X-CSRF-Token": token}
