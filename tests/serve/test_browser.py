@@ -1,11 +1,12 @@
 """genzoo serve in a real browser: Playwright drives Debian's /usr/bin/chromium (no browser download)
-against a uvicorn server on 127.0.0.1. Screenshots go to docs/serve/ (shown in the README)."""
+against a uvicorn server on 127.0.0.1. Screenshots go to docs/serve/ (shown in the README) with GENZOO_UPDATE_SCREENSHOTS=1."""
 from __future__ import annotations
 
 import os
 import re
 import shutil
 import socket
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -23,7 +24,10 @@ from playwright.sync_api import expect, sync_playwright  # noqa: E402
 from genzoo.serve.app import create_app  # noqa: E402
 from serve_helpers import make_runs  # noqa: E402
 
-SHOTS = Path(__file__).parents[2] / "docs" / "serve"
+# screenshots refresh the README's pictures in docs/serve/ only when asked (GENZOO_UPDATE_SCREENSHOTS=1), so a
+# test run leaves the checkout clean; otherwise they go to a temporary directory (still taken: the page rendered)
+SHOTS = (Path(__file__).parents[2] / "docs" / "serve" if os.environ.get("GENZOO_UPDATE_SCREENSHOTS")
+         else Path(tempfile.gettempdir()) / "genzoo-serve-screenshots")
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
          "--disable-background-networking", "--disable-component-update", "--disable-sync"]
 
