@@ -96,7 +96,7 @@ def main() -> None:
     ap.add_argument("--parts", default="base,prefs,dpo,rm,ppo,grpo,ppo-rm,winrate")
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--base-steps", type=int, default=3000)
-    ap.add_argument("--prompts", type=int, default=512, help="prefs make: tuning prompts, k = 4 completions each")
+    ap.add_argument("--prompts", type=int, default=2048, help="prefs make: tuning prompts, k = 4 completions each")
     ap.add_argument("--eval-prompts", type=int, default=128, help="held-out prompts for the reward metric")
     args = ap.parse_args()
     out, s = args.out, args.scale
@@ -111,11 +111,11 @@ def main() -> None:
         genzoo("prefs", "make", base, "--reward", REWARD, "--prompts", max(8, int(args.prompts * s)), "--k", 4,
                "--max-new-tokens", NEW_TOKENS, "--out", prefs, "--no-progress")
     tuned = {"dpo": ["--method", "dpo", "--data", prefs, "--steps", steps(400), "--batch-size", "16"],
-             "ppo": ["--method", "ppo", "--reward", REWARD, "--steps", steps(200), "--batch-size", "8",
+             "ppo": ["--method", "ppo", "--reward", REWARD, "--steps", steps(400), "--batch-size", "16",
                      "--set", f"max_new_tokens={NEW_TOKENS}"],
              "grpo": ["--method", "grpo", "--reward", REWARD, "--steps", steps(200), "--batch-size", "8",
                       "--set", f"max_new_tokens={NEW_TOKENS}"],
-             "ppo-rm": ["--method", "ppo", "--reward", f"model:{out / 'rm'}", "--steps", steps(200), "--batch-size", "8",
+             "ppo-rm": ["--method", "ppo", "--reward", f"model:{out / 'rm'}", "--steps", steps(400), "--batch-size", "16",
                         "--set", f"max_new_tokens={NEW_TOKENS}"]}
     if "rm" in parts or "ppo-rm" in parts:
         once(out / "rm", "finetune", base, "--method", "reward", "--data", prefs, "--steps", steps(400), "--batch-size", "16")
