@@ -3,8 +3,8 @@
     python benchmarks/preference.py --out DIR [--parts base,prefs,dpo,rm,ppo,grpo,ppo-rm,winrate] [--scale 1.0]
 
 1. base: ``genzoo train gpt --data pystdlib`` (a small char GPT, ``--base-steps``);
-2. prefs: ``genzoo prefs make base --reward python-syntax --prompts P --k 4 --out prefs.jsonl`` (pairs from
-   the tuning modules: the completed function parses or not);
+2. prefs: ``genzoo prefs make base --reward python-syntax --prompts 512 --k 8 --seed S --out prefs-seedS.jsonl``
+   for S = 0, 1, concatenated into prefs.jsonl (pairs from the tuning modules: the completed function parses or not);
 3. dpo: ``genzoo finetune base --method dpo --data prefs.jsonl`` (LoRA, the base with the adapter disabled
    as the reference);
 4. rm: ``genzoo finetune base --method reward --data prefs.jsonl`` (Bradley-Terry reward model, held-out
@@ -96,7 +96,9 @@ def main() -> None:
     ap.add_argument("--parts", default="base,prefs,dpo,rm,ppo,grpo,ppo-rm,winrate")
     ap.add_argument("--scale", type=float, default=1.0)
     ap.add_argument("--base-steps", type=int, default=3000)
-    ap.add_argument("--prompts", type=int, default=2048, help="prefs make: tuning prompts, k = 4 completions each")
+    ap.add_argument("--prompts", type=int, default=512, help="prefs make: tuning prompts (pystdlib's tuning modules have ~490 that fit)")
+    ap.add_argument("--k", type=int, default=8, help="prefs make: completions per prompt (best vs worst make the pair)")
+    ap.add_argument("--pref-seeds", type=int, default=2, help="prefs make runs with seeds 0..N-1, concatenated")
     ap.add_argument("--eval-prompts", type=int, default=128, help="held-out prompts for the reward metric")
     args = ap.parse_args()
     out, s = args.out, args.scale
@@ -107,9 +109,14 @@ def main() -> None:
     runs = {"base": base}
     if "base" in parts:
         once(base, "train", "gpt", "--data", "pystdlib", *BASE, "--steps", steps(args.base_steps), marker="model.safetensors")
-    if "prefs" in parts and not prefs.exists():
-        genzoo("prefs", "make", base, "--reward", REWARD, "--prompts", max(8, int(args.prompts * s)), "--k", 4,
-               "--max-new-tokens", NEW_TOKENS, "--out", prefs, "--no-progress")
+    if "prefs" in parts and not prefs.exists():  # one pair per prompt with mixed rewards; more seeds, more pairs
+        for seed in range(args.pref_seeds):
+            part = out / f"prefs-seed{seed}.jsonl"
+            if not part.exists():
+                genzoo("prefs", "make", base, "--reward", REWARD, "--prompts", max(8, int(args.prompts * s)), "--k", args.k,
+                       "--max-new-tokens", NEW_TOKENS, "--seed", seed, "--out", part, "--no-progress")
+        # = cat prefs-seed*.jsonl > prefs.jsonl
+        prefs.write_text("".join((out / f"prefs-seed{seed}.jsonl").read_text() for seed in range(args.pref_seeds)))
     tuned = {"dpo": ["--method", "dpo", "--data", prefs, "--steps", steps(400), "--batch-size", "16"],
              "ppo": ["--method", "ppo", "--reward", REWARD, "--steps", steps(400), "--batch-size", "16",
                      "--set", f"max_new_tokens={NEW_TOKENS}"],
