@@ -5,7 +5,8 @@ from genzoo.serve.tiny import tiny_runs
 
 
 def make_runs(root):
-    """RUNS_DIR of tiny untrained models: gpt-a, gpt-b, more/gpt-c (text) and mix (2-D)."""
+    """RUNS_DIR of tiny untrained models: gpt-a, gpt-b, more/gpt-c (text), mix (2-D), audio/wavenet and
+    audio/diffusion (audio)."""
     return tiny_runs(root)
 
 

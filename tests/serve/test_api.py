@@ -1,6 +1,8 @@
 """genzoo serve's HTTP API (FastAPI TestClient): generation, arena votes, leaderboard, and refusals."""
 from __future__ import annotations
 
+import base64
+import io
 import json
 import random
 import sqlite3
@@ -40,7 +42,8 @@ def events(body: str) -> list[tuple[str, dict]]:
 
 def test_models_listed_by_name_with_kind(client):
     found = {m["name"]: m["kind"] for m in client.get("/api/models").json()["models"]}
-    assert found == {"gpt-a": "text", "gpt-b": "text", "more/gpt-c": "text", "mix": "image"}
+    assert found == {"gpt-a": "text", "gpt-b": "text", "more/gpt-c": "text", "mix": "image",
+                     "audio/wavenet": "audio", "audio/diffusion": "audio"}
 
 
 def test_text_streams_tokens_and_matches_genzoo_generate(client, runs, capsys):
@@ -72,6 +75,41 @@ def test_image_png_same_seed_same_bytes(client):
     assert a.status_code == 200 and a.content[:8] == b"\x89PNG\r\n\x1a\n" and a.content == b.content
     r = client.post("/api/generate/image", json={"model": "mix", "sampler": "ddim"}, headers=h)
     assert r.status_code == 400 and "sampler" in r.json()["error"]
+
+
+def _wav(data: bytes, clips: int):
+    """The WAV's sample rate and length, after checking it is ``clips`` tiny clips (200 samples) at 8 kHz."""
+    sf = pytest.importorskip("soundfile")
+    assert data[:4] == b"RIFF" and data[8:12] == b"WAVE"
+    info = sf.info(io.BytesIO(data))
+    assert (info.samplerate, info.channels, info.subtype) == (8000, 1, "PCM_16")
+    assert info.frames == clips * 200 + (clips - 1) * 800  # clips joined by 0.1 s of silence (write_wav)
+
+
+def test_audio_playground_returns_a_wav_same_seed_same_bytes(client):
+    h = session(client)
+    for model in ("audio/wavenet", "audio/diffusion"):
+        a = client.post("/api/generate/media", json={"model": model, "n": 2, "seed": 1}, headers=h)
+        assert a.status_code == 200 and a.headers["content-type"] == "audio/wav", a.text
+        _wav(a.content, clips=2)
+        b = client.post("/api/generate/media", json={"model": model, "n": 2, "seed": 1}, headers=h)
+        c = client.post("/api/generate/media", json={"model": model, "n": 2, "seed": 2}, headers=h)
+        assert a.content == b.content != c.content
+    r = client.post("/api/generate/media", json={"model": "gpt-a"}, headers=h)
+    assert r.status_code == 400 and "text model" in r.json()["error"]
+
+
+def test_audio_arena_battles_audio_models_only(client):
+    h = session(client)
+    b = client.post("/api/arena/battle", json={"kind": "audio", "n": 1, "seed": 0}, headers=h).json()
+    assert b["kind"] == "audio" and set(b) == {"battle", "kind", "a", "b"}
+    for side in "ab":
+        head, _, payload = b[side].partition(",")
+        assert head == "data:audio/wav;base64"
+        _wav(base64.b64decode(payload), clips=1)
+    v = client.post("/api/arena/vote", json={"battle": b["battle"], "vote": "b"}, headers=h).json()
+    assert {v["model_a"], v["model_b"]} == {"audio/wavenet", "audio/diffusion"} and v["outcome"] == "b"
+    assert client.get("/api/leaderboard").json()["votes"] == 1
 
 
 def test_arena_blind_then_revealed_votes_feed_leaderboard_and_eval(client, runs, capsys):

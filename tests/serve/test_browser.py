@@ -92,3 +92,24 @@ def test_arena_vote_reveals_names_and_leaderboard_changes(page):
     expect(page.locator("#lb-summary")).to_have_text("3 votes")
     expect(page.locator("#lb-table tbody tr")).to_have_count(3)
     page.screenshot(path=str(SHOTS / "leaderboard.png"))
+
+
+def test_audio_playground_and_arena_show_players(page):
+    page.click("#tab-playground")
+    page.select_option("#pg-model", "audio/wavenet")
+    page.fill("#pg-n", "1")
+    page.click("#pg-go")
+    expect(page.locator("#pg-audio")).to_be_visible()
+    assert page.locator("#pg-audio").get_attribute("src").startswith("blob:")
+    # the browser loaded and decoded the WAV (not blocked by the page's Content-Security-Policy): 1 clip of 200 samples
+    page.wait_for_function("Math.abs(document.getElementById('pg-audio').duration - 0.025) < 1e-3")
+    expect(page.locator("#pg-download")).to_have_text("Download samples.wav")
+    expect(page.locator("#pg-image")).to_be_hidden()
+    page.click("#tab-arena")
+    page.select_option("#ar-kind", "audio")
+    page.click("#ar-go")
+    expect(page.locator("#vote-a")).to_be_enabled()
+    for side in "ab":  # two players side by side, each with its own WAV
+        expect(page.locator(f"#ar-{side}-audio")).to_be_visible()
+        assert page.locator(f"#ar-{side}-audio").get_attribute("src").startswith("data:audio/wav;base64,")
+    expect(page.locator("#ar-out-a")).to_be_hidden()

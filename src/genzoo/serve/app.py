@@ -24,7 +24,7 @@ from starlette.exceptions import HTTPException
 
 from ..errors import GenzooError
 from . import generate as textgen
-from .models import ModelIndex, sample_png
+from .models import ModelIndex, sample_media
 from .security import SESSION_COOKIE, BodyLimit, csrf_token, new_session, post_allowed
 from .votes import VoteStore
 
@@ -54,7 +54,7 @@ class TextRequest(TextOptions):
     model: str = Field(..., max_length=200)
 
 
-class ImageRequest(_Strict):
+class MediaRequest(_Strict):
     model: str = Field(..., max_length=200)
     n: int = Field(16, ge=1, le=MAX_N)
     steps: Optional[int] = Field(None, ge=1, le=MAX_STEPS)
@@ -64,7 +64,7 @@ class ImageRequest(_Strict):
 
 
 class BattleRequest(TextOptions):
-    kind: Literal["text", "image"] = "text"
+    kind: Literal["text", "image", "audio"] = "text"
     n: int = Field(16, ge=1, le=MAX_N)
     max_new_tokens: int = Field(32, ge=1, le=128)
 
@@ -123,7 +123,7 @@ def create_app(runs_dir, *, vote_token: str | None = None, bootstrap: int = 200)
         response.headers["X-Frame-Options"] = "SAMEORIGIN"
         if not request.url.path.startswith("/bench/"):  # the bench report is one self-contained HTML file
             response.headers["Content-Security-Policy"] = ("default-src 'self'; img-src 'self' data: blob:; "
-                                                           "style-src 'self'; frame-src 'self'")
+                                                           "media-src 'self' data: blob:; style-src 'self'; frame-src 'self'")
         return response
 
     def _with_session(request: Request, response: Response) -> str:
@@ -168,14 +168,16 @@ def create_app(runs_dir, *, vote_token: str | None = None, bootstrap: int = 200)
 
         return StreamingResponse(sse(), media_type="text/event-stream", headers={"Cache-Control": "no-store"})
 
-    @app.post("/api/generate/image")
-    def generate_image(req: ImageRequest):
-        if index.get(req.model)["kind"] != "image":
+    @app.post("/api/generate/media")
+    @app.post("/api/generate/image")  # the endpoint's first name, kept for existing clients
+    def generate_media(req: MediaRequest):
+        """A PNG of an image/2-D model's samples or a WAV of an audio model's clips."""
+        if index.get(req.model)["kind"] == "text":
             raise GenzooError(f"{req.model} is a text model; use the text playground")
         with textgen.GENERATIONS:
-            png = sample_png(index.load(req.model), n=req.n, seed=req.seed, steps=req.steps, sampler=req.sampler,
-                             guidance_scale=req.guidance_scale)
-        return Response(png, media_type="image/png")
+            data, mime = sample_media(index.load(req.model), n=req.n, seed=req.seed, steps=req.steps,
+                                      sampler=req.sampler, guidance_scale=req.guidance_scale)
+        return Response(data, media_type=mime)
 
     def _text_model(name: str):
         if index.get(name)["kind"] != "text":
@@ -191,9 +193,11 @@ def create_app(runs_dir, *, vote_token: str | None = None, bootstrap: int = 200)
         if req.kind == "text":
             outputs = [textgen.complete(_text_model(m), req.prompt, opts) for m in (a, b)]
         else:
-            with textgen.GENERATIONS:
-                outputs = ["data:image/png;base64," + base64.b64encode(
-                    sample_png(index.load(m), n=req.n, seed=req.seed, steps=None, sampler=None)).decode() for m in (a, b)]
+            outputs = []
+            for m in (a, b):
+                with textgen.GENERATIONS:
+                    data, mime = sample_media(index.load(m), n=req.n, seed=req.seed, steps=None, sampler=None)
+                outputs.append(f"data:{mime};base64,{base64.b64encode(data).decode()}")
         battle_id = store.new_battle(a, b, req.kind, req.prompt, req.seed)
         return {"battle": battle_id, "kind": req.kind, "a": outputs[0], "b": outputs[1]}
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import re
 import threading
+from functools import lru_cache
 from pathlib import Path
 
 from ..errors import ConfigError
@@ -18,14 +19,26 @@ NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*(/[A-Za-z0-9][A-Za-z0-9._-]*)?
 TEXT_TYPES = {"gpt", "gpt2", "t5"}
 
 
+@lru_cache(maxsize=1)
+def _audio_types() -> frozenset:
+    """Model types whose family's ``data_kinds`` include "audio", from genzoo.catalog (no model imported
+    while the stored catalog is current)."""
+    from ..catalog import listing
+
+    return frozenset(name for name, info in listing()["models"].items() if "audio" in info["data_kinds"])
+
+
 def _kind(run: Path) -> str | None:
-    """"text" (a GPT with a tokenizer: streamed), "image" (anything sampled to a PNG) or None."""
+    """"text" (a GPT with a tokenizer: streamed), "audio" (an audio family: a WAV), "image" (anything
+    sampled to a PNG) or None, from config.json's ``model_type`` (no weights loaded)."""
     try:
         cfg = json.loads((run / "config.json").read_text())
     except (OSError, ValueError):
         return None
     if cfg.get("model_type") in TEXT_TYPES:
         return "text" if cfg.get("model_type") != "t5" else None  # t5 is text-to-text: not offered
+    if cfg.get("model_type") in _audio_types():
+        return "audio"
     info = run / "run.json"
     data = json.loads(info.read_text()).get("data", "") if info.is_file() else ""
     if str(data).startswith(("table:", "fair", "anes96", "smiles:", "moses")):
@@ -79,16 +92,15 @@ class ModelIndex:
             return self._cache[name]
 
 
-def sample_png(model, *, n: int, seed: int, steps: int | None, sampler: str | None,
-               guidance_scale: float | None = None) -> bytes:
-    """``n`` samples of an image/2-D model rendered to PNG bytes (``genzoo.plotting.save_samples``).
-    Options the model's ``sample`` does not take are refused with a ConfigError."""
+def sample_media(model, *, n: int, seed: int, steps: int | None, sampler: str | None,
+                 guidance_scale: float | None = None) -> tuple[bytes, str]:
+    """``n`` samples and their MIME type: a WAV of the clips joined by short silences for audio families
+    (``genzoo.data.wav.write_wav`` at ``config.sample_rate``, as ``genzoo sample``), else a PNG
+    (``genzoo.plotting.save_samples``). Options the model's ``sample`` does not take are refused (ConfigError)."""
     import inspect
     import tempfile
 
     import torch
-
-    from ..plotting import save_samples
 
     params = inspect.signature(model.sample).parameters
     kw = {k: v for k, v in dict(steps=steps, sampler=sampler, guidance_scale=guidance_scale).items() if v is not None}
@@ -98,4 +110,11 @@ def sample_png(model, *, n: int, seed: int, steps: int | None, sampler: str | No
     with torch.no_grad():
         samples = model.sample(n, generator=torch.Generator().manual_seed(seed), **kw)
     with tempfile.TemporaryDirectory() as tmp:
-        return save_samples(samples, Path(tmp) / "samples.png").read_bytes()
+        if "audio" in model.data_kinds:
+            from ..data.wav import write_wav
+
+            rate = getattr(model.config, "sample_rate", 8000)
+            return write_wav(Path(tmp) / "samples.wav", samples, rate).read_bytes(), "audio/wav"
+        from ..plotting import save_samples
+
+        return save_samples(samples, Path(tmp) / "samples.png").read_bytes(), "image/png"

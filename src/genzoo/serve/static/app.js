@@ -30,6 +30,15 @@ document.querySelectorAll(".tab").forEach((t) => t.addEventListener("click", () 
 if (TOKEN_NEEDED) $("token-box").classList.remove("hidden");
 
 // ---- playground ----
+// the <img id="PREFIX-image"> or <audio id="PREFIX-audio"> of a result: the one of `kind` shown with `src`
+function showMedia(prefix, kind, src) {
+  for (const k of ["image", "audio"]) {
+    const el = $(prefix + "-" + k);
+    el.classList.toggle("hidden", k !== kind);
+    if (el.src.startsWith("blob:")) URL.revokeObjectURL(el.src);
+    if (k === kind) el.src = src; else if (el.src) el.removeAttribute("src");
+  }
+}
 async function loadModels() {
   models = (await (await fetch("/api/models")).json()).models;
   const sel = $("pg-model");
@@ -39,6 +48,9 @@ async function loadModels() {
     o.value = m.name; o.textContent = `${m.name} (${m.kind})`;
     sel.appendChild(o);
   }
+  const kinds = $("ar-kind");  // the arena offers the kinds that have runs
+  for (const o of kinds.options) o.hidden = !models.some((m) => m.kind === o.value);
+  if (kinds.selectedOptions[0].hidden) kinds.value = ([...kinds.options].find((o) => !o.hidden) || kinds.options[0]).value;
   syncKind();
 }
 function currentKind() {
@@ -83,7 +95,7 @@ async function generate() {
   const model = $("pg-model").value, seed = num("pg-seed") || 0;
   try {
     if (currentKind() === "text") {
-      $("pg-image").classList.add("hidden");
+      showMedia("pg", "text", null);
       const prompt = $("pg-prompt").value;
       const body = {model, prompt, seed, max_new_tokens: num("pg-max"), temperature: num("pg-temp"),
                     top_k: num("pg-topk"), top_p: num("pg-topp"), greedy: $("pg-greedy").checked};
@@ -107,10 +119,10 @@ async function generate() {
       $("pg-output").textContent = "";
       const body = {model, seed, n: num("pg-n"), steps: num("pg-steps"), guidance_scale: num("pg-guidance"),
                     sampler: $("pg-sampler").value || null};
-      const blob = await (await post("/api/generate/image", body)).blob();
-      const img = $("pg-image");
-      img.src = URL.createObjectURL(blob); img.classList.remove("hidden");
-      setDownload(blob, "samples.png");
+      const kind = currentKind();
+      const blob = await (await post("/api/generate/media", body)).blob();
+      showMedia("pg", kind, URL.createObjectURL(blob));
+      setDownload(blob, kind === "audio" ? "samples.wav" : "samples.png");
     }
   } catch (e) {
     $("pg-error").textContent = e.message;
@@ -123,9 +135,10 @@ $("pg-go").addEventListener("click", generate);
 // ---- arena ----
 let battle = null;
 function showSide(side, kind, value) {
-  const pre = $("ar-out-" + side), img = $("ar-img-" + side);
-  pre.classList.toggle("hidden", kind !== "text"); img.classList.toggle("hidden", kind === "text");
-  if (kind === "text") pre.textContent = $("ar-prompt").value + value; else img.src = value;
+  const pre = $("ar-out-" + side);
+  pre.classList.toggle("hidden", kind !== "text");
+  if (kind === "text") pre.textContent = $("ar-prompt").value + value;
+  showMedia("ar-" + side, kind, kind === "text" ? null : value);
 }
 function voteButtons(on) { document.querySelectorAll("button.vote").forEach((b) => { b.disabled = !on; }); }
 async function newBattle() {
