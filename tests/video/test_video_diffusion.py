@@ -91,7 +91,7 @@ def test_build_for_moving_digits_uses_the_kind_defaults():
     model = gz.build("video-diffusion", data="moving-digits")
     c = model.config
     assert c.shape == (12, 1, 16, 16) and c.num_classes == 8 and c.context_frames == 4
-    assert VideoDiffusion.budget_for_kind("video")["batch_size"] == 32
+    assert VideoDiffusion.budget_for_kind("video")["batch_size"] == 24
 
 
 def test_gif_round_trip(tmp_path):

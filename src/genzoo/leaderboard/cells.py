@@ -22,6 +22,7 @@ METRICS_BY_KIND = {
     "2d": ["nll", "mmd", "energy", "modes"],
     "image": ["bpd", "fid", "kid", "prdc", "memorization"],
     "text": ["perplexity", "fid"],  # fid on text = Fréchet distance of MiniLM embeddings
+    "video": ["fvd", "frame_consistency"],  # FVD-moving; not on the board by default (--data moving-digits)
 }
 
 

@@ -100,7 +100,8 @@ def _markdown(results, quick, machine=None) -> str:
 def _img(path: Path) -> str:
     data = base64.b64encode(path.read_bytes()).decode()
     caption = html.escape(path.stem.replace("_", " "))
-    return f'<figure><img src="data:image/png;base64,{data}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
+    mime = "image/gif" if path.suffix == ".gif" else "image/png"
+    return f'<figure><img src="data:{mime};base64,{data}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
 
 
 def _html_cell(text: str) -> str:

@@ -66,7 +66,7 @@ class VideoDiffusion(DDPM):
     default_budget = {"steps": 3000, "batch_size": 32, "lr": 1e-3}
     #: moving-digits/-shapes: the CPU-sized run of benchmarks/video_moving.py (one model does all three tasks:
     #: label-conditioned, unconditional and prediction from the first 4 frames)
-    kind_defaults = {"video": {"budget": {"steps": 1500, "batch_size": 32, "lr": 1e-3},
+    kind_defaults = {"video": {"budget": {"steps": 1000, "batch_size": 24, "lr": 1e-3},
                                "config": {"context_frames": 4, "block_out_channels": (16, 32, 64),
                                           "temporal_levels": (1, 2), "attention_head_dim": 8}}}
 
@@ -95,15 +95,6 @@ class VideoDiffusion(DDPM):
         for key in ("in_channels", "out_channels"):
             kw.pop(key)
         return kw
-
-    @classmethod
-    def config_for_data(cls, data, **overrides: Any) -> VideoDiffusionConfig:
-        values: dict[str, Any] = {}
-        if data is not None:
-            values["shape"] = tuple(data.shape)
-            if getattr(data, "num_classes", None) and getattr(data, "y", None) is not None:
-                values["num_classes"] = data.num_classes
-        return cls.config_class.from_dict({**values, **overrides})
 
     @classmethod
     def contract_fixture(cls):
@@ -195,11 +186,16 @@ class VideoDiffusion(DDPM):
                eta: float | None = None, timestep_spacing: str | None = None, noise: Tensor | None = None,
                context: Tensor | None = None, callback=None) -> Tensor:
         """``n`` clips (N, T, C, H, W) in [-1, 1]; ``context`` (N, K, C, H, W): predict the frames after them
-        (``n`` is then ``len(context)``); ``class_labels``/``guidance_scale`` as in ``DDPM.sample``."""
+        (``n`` is then ``len(context)``; a label-conditional model then uses its null label unless
+        ``class_labels`` are given); ``class_labels``/``guidance_scale`` as in ``DDPM.sample``."""
         device = model_device(self)
         context, mask, n = self.prepare_context(context, n, device)
         scale = self.config.guidance_scale if guidance_scale is None else float(guidance_scale)
-        labels = self.sample_labels(n, class_labels, scale, device)
+        c = self.config
+        if context is not None and class_labels is None and c.num_classes is not None and c.null_class:
+            labels, scale = torch.full((n,), c.num_classes, device=device, dtype=torch.long), 1.0  # motion from the context
+        else:
+            labels = self.sample_labels(n, class_labels, scale, device)
         smp = self.make_sampler(sampler, steps, eta=eta, timestep_spacing=timestep_spacing)
         if noise is None:
             noise = randn((n, *self.config.shape), generator=generator, device=device)
