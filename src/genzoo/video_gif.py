@@ -2,7 +2,7 @@
 
 ``save_gif(clips, path)`` tiles ``(N, T, C, H, W)`` clips in [-1, 1] into one animation: frame ``t`` is
 the grid (``plotting.image_grid``) of every clip's frame ``t``, blown up pixel-exact (nearest) to about
-256 px. ``read_gif(path)`` reads a GIF's frames back as ``(T, C, H, W)`` in [-1, 1] (grey GIFs: C = 1).
+512 px on its long side. ``read_gif(path)`` reads a GIF's frames back as ``(T, C, H, W)`` in [-1, 1] (grey GIFs: C = 1).
 """
 from __future__ import annotations
 
@@ -16,8 +16,8 @@ from .data.video import check_clips
 from .errors import DataError
 
 
-def gif_frames(clips: Tensor, nrow: int | None = None, size: int = 256) -> list:
-    """The PIL frames of the tiled animation."""
+def gif_frames(clips: Tensor, nrow: int | None = None, size: int = 512) -> list:
+    """The PIL frames of the tiled animation, blown up by the integer factor nearest to ``size`` px on the long side."""
     from PIL import Image
 
     from .plotting import image_grid
@@ -26,7 +26,7 @@ def gif_frames(clips: Tensor, nrow: int | None = None, size: int = 256) -> list:
     frames = []
     for t in range(clips.shape[1]):
         grid = image_grid(clips[:, t], nrow)
-        scale = max(1, size // max(grid.shape[:2]))
+        scale = max(1, round(size / max(grid.shape[:2])))
         img = Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid)
         frames.append(img.resize((img.width * scale, img.height * scale), Image.NEAREST) if scale > 1 else img)
     return frames
