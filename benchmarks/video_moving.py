@@ -17,7 +17,7 @@ the first 4 of 12 frames). Then, on ``num_samples`` clips each (``gz.evaluate``,
   clips, whether the classifier still reads the true direction and digit).
 
 Writes OUT/results.json, OUT/section.md (the RESULTS.md section) and GIFs: OUT/conditioned.gif (two
-clips per direction, one row per direction pair) and OUT/prediction.gif (rows alternate truth / prediction).
+clips per direction, 8 per row) and OUT/prediction.gif (pairs side by side: truth, prediction).
 """
 from __future__ import annotations
 
