@@ -17,7 +17,7 @@ from torch import Tensor
 
 from .errors import DataError, NotSupported
 
-KINDS = ("image", "2d", "text")
+KINDS = ("image", "2d", "text", "video")
 
 
 def infer_kind(samples: Tensor) -> str:
@@ -26,6 +26,8 @@ def infer_kind(samples: Tensor) -> str:
         return "text"
     if samples.ndim == 4:
         return "image"
+    if samples.ndim == 5:
+        return "video"
     if samples.ndim == 2:
         return "2d"
     if samples.ndim == 3 and samples.shape[1] == 1:
@@ -47,6 +49,8 @@ def save_samples(samples: Tensor, path, *, kind: str | None = None, tokenizer: A
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "image":
         _save_image_grid(samples, path, nrow)
+    elif kind == "video":  # (N, T, C, H, W) clips: one row of frames per clip (a GIF: genzoo.video_gif)
+        _save_image_grid(samples[:16].flatten(0, 1), path, samples.shape[1])
     elif kind in ("2d", "tabular"):
         _save_scatter(samples, path, reference)
     elif kind == "text":

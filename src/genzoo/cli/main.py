@@ -124,7 +124,7 @@ def sample(
     run: Path = typer.Argument(..., help="A saved model directory."),
     n: int = typer.Option(64, "-n", help="Number of samples."),
     seed: int = typer.Option(0),
-    out: Optional[Path] = typer.Option(None, help="PNG (images, 2-D), .wav (audio), .txt (text), .csv (tables) or .safetensors (raw)."),
+    out: Optional[Path] = typer.Option(None, help="PNG (images, 2-D), .wav (audio), .gif (video), .txt (text), .csv (tables) or .safetensors (raw)."),
     steps: Optional[int] = typer.Option(None, help="Sampler steps (diffusion)."),
     sampler: Optional[str] = typer.Option(None, help="Sampler name (diffusion), e.g. ddim, dpm++2m."),
     guidance_scale: Optional[float] = typer.Option(None, "--guidance-scale"),

@@ -12,6 +12,16 @@ from ..errors import CheckpointError, ConfigError, DataError
 from ..serialization import CONFIG_NAME, write_json
 
 
+def _write_gif(samples, out, model) -> Path:
+    from ..video_gif import save_gif
+
+    return save_gif(samples, out)
+
+
+#: ``genzoo sample --out FILE`` writers of media samples, by suffix: ``fn(samples, out, model) -> Path``
+MEDIA_WRITERS = {".gif": _write_gif}
+
+
 def _check_writable(out: Path) -> None:
     probe = out if out.exists() else next((p for p in out.parents if p.exists()), Path("."))
     if not probe.is_dir():
@@ -228,6 +238,8 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(No
         for i in range(n):
             sign_sample(written / f"{i:06d}.png", creds, run, model, seed=seed, n=n, index=i, **kw)
         return written
+    if out is not None and Path(out).suffix in MEDIA_WRITERS:  # .gif: video clips
+        return MEDIA_WRITERS[Path(out).suffix](samples, out, model)
     if out is not None and Path(out).suffix == ".safetensors":
         from ..serialization import save_tensors
 

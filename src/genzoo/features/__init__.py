@@ -1,16 +1,18 @@
 """Feature extractors for feature-space metrics (FID, KID, PRDC, ...).
 
 ``extractor_for(data)`` picks the shipped classifier for a built-in image set: ``digits*`` ->
-"digits", ``shapes*`` -> "shapes" (labels "FID-digits" / "FID-shapes", never "Inception FID").
+"digits", ``shapes*`` -> "shapes" (labels "FID-digits" / "FID-shapes", never "Inception FID");
+video sets ``moving-*`` get their 3-D-conv clip classifier (``video.py``).
 """
 import functools
 from pathlib import Path
 
 from .classifier import SmallConvNet, load_extractor, save_extractor
 from .inception import FIDInceptionV3, load_inception
+from .video import VIDEO_EXTRACTORS, load_video_extractor
 
 EXTRACTOR_FOR_DATASET = {"digits": "digits", "digits16": "digits", "shapes": "shapes", "digits-captions": "digits",
-                         "shapes-captions": "shapes"}
+                         "shapes-captions": "shapes", "moving-digits": "moving-digits", "moving-shapes": "moving-shapes"}
 
 
 def extractor_name_for(dataset_name: str) -> str | None:
@@ -26,6 +28,8 @@ def load_feature_extractor(spec):
     Inception-v3 weights file (``.pth``/``.pt``, or ``.safetensors`` without genzoo metadata).
     Cached: the same spec returns the same (frozen, eval-mode) module."""
     spec = str(spec)
+    if spec in VIDEO_EXTRACTORS:
+        return load_video_extractor(spec)
     if spec.startswith("inception:"):
         return load_inception(spec[len("inception:"):])
     path = Path(spec)

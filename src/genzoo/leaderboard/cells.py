@@ -23,6 +23,7 @@ METRICS_BY_KIND = {
     "image": ["bpd", "fid", "kid", "prdc", "memorization"],
     "text": ["perplexity", "fid"],  # fid on text = Fréchet distance of MiniLM embeddings
     "audio": ["bpd", "pitch_accuracy", "fad", "lsd"],  # `genzoo bench --data notes` (not on the default board)
+    "video": ["fvd", "frame_consistency"],  # FVD-moving; not on the board by default (--data moving-digits)
 }
 
 

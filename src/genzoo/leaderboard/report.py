@@ -104,7 +104,8 @@ def _img(path: Path) -> str:
     caption = html.escape(path.stem.replace("_", " "))
     if path.suffix == ".wav":  # audio cells: a player instead of a picture
         return f'<figure><audio controls src="data:audio/wav;base64,{data}"></audio><figcaption>{caption}</figcaption></figure>'
-    return f'<figure><img src="data:image/png;base64,{data}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
+    mime = "image/gif" if path.suffix == ".gif" else "image/png"
+    return f'<figure><img src="data:{mime};base64,{data}" alt="{caption}"><figcaption>{caption}</figcaption></figure>'
 
 
 def _html_cell(text: str) -> str:

@@ -57,6 +57,11 @@ def _pictures(model, test, cell_dir: Path, samples) -> list[str]:
     elif samples is not None and samples.dtype != torch.long:
         save_samples(samples[: (1000 if test.kind == "2d" else 64)], cell_dir / "samples.png")
         pics.append("samples.png")
+    if samples is not None and samples.ndim == 5:  # video clips: an animated GIF beside the frame grid
+        from ..video_gif import save_gif
+
+        save_gif(samples[:16], cell_dir / "samples.gif", nrow=8)
+        pics.append("samples.gif")
     if test.kind == "2d" and model.log_prob_kind != "none":
         resolution = _affordable_resolution(model, test.x[:256])
         if resolution:
