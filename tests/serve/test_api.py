@@ -211,3 +211,21 @@ def test_bench_report_embedded_and_one_image_model_cannot_battle(runs):
     finally:
         (bench / "report.html").unlink()
         bench.rmdir()
+
+
+def test_video_runs_play_as_looping_gifs(tmp_path):
+    import torch
+    from PIL import Image
+
+    from genzoo.models.video_diffusion import VideoDiffusion, VideoDiffusionConfig
+
+    torch.manual_seed(0)
+    config = VideoDiffusionConfig(shape=(4, 1, 8, 8), block_out_channels=(8, 16), norm_num_groups=4, attention_head_dim=8,
+                                  num_train_timesteps=50, sample_steps=2)
+    VideoDiffusion(config).save_pretrained(tmp_path / "clips")
+    with TestClient(create_app(tmp_path, bootstrap=10)) as c:
+        assert c.get("/api/models").json()["models"][0]["kind"] == "image"  # a GIF shows where a picture does
+        r = c.post("/api/generate/media", json={"model": "clips", "n": 2, "seed": 0}, headers=session(c))
+        assert r.status_code == 200 and r.headers["content-type"] == "image/gif", r.text
+        gif = Image.open(io.BytesIO(r.content))
+        assert gif.format == "GIF" and gif.n_frames == 4

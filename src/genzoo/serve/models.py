@@ -95,7 +95,8 @@ class ModelIndex:
 def sample_media(model, *, n: int, seed: int, steps: int | None, sampler: str | None,
                  guidance_scale: float | None = None) -> tuple[bytes, str]:
     """``n`` samples and their MIME type: a WAV of the clips joined by short silences for audio families
-    (``genzoo.data.wav.write_wav`` at ``config.sample_rate``, as ``genzoo sample``), else a PNG
+    (``genzoo.data.wav.write_wav`` at ``config.sample_rate``, as ``genzoo sample``), a looping GIF for video
+    families (``genzoo.video_gif.save_gif``), else a PNG
     (``genzoo.plotting.save_samples``). Options the model's ``sample`` does not take are refused (ConfigError)."""
     import inspect
     import tempfile
@@ -115,6 +116,10 @@ def sample_media(model, *, n: int, seed: int, steps: int | None, sampler: str | 
 
             rate = getattr(model.config, "sample_rate", 8000)
             return write_wav(Path(tmp) / "samples.wav", samples, rate).read_bytes(), "audio/wav"
+        if "video" in model.data_kinds:  # clips (N, T, C, H, W): one looping GIF, as genzoo sample --out x.gif
+            from ..video_gif import save_gif
+
+            return save_gif(samples, Path(tmp) / "samples.gif").read_bytes(), "image/gif"
         from ..plotting import save_samples
 
         return save_samples(samples, Path(tmp) / "samples.png").read_bytes(), "image/png"

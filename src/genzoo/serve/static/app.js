@@ -122,7 +122,7 @@ async function generate() {
       const kind = currentKind();
       const blob = await (await post("/api/generate/media", body)).blob();
       showMedia("pg", kind, URL.createObjectURL(blob));
-      setDownload(blob, kind === "audio" ? "samples.wav" : "samples.png");
+      setDownload(blob, kind === "audio" ? "samples.wav" : blob.type === "image/gif" ? "samples.gif" : "samples.png");
     }
   } catch (e) {
     $("pg-error").textContent = e.message;
