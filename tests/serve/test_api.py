@@ -229,3 +229,23 @@ def test_video_runs_play_as_looping_gifs(tmp_path):
         assert r.status_code == 200 and r.headers["content-type"] == "image/gif", r.text
         gif = Image.open(io.BytesIO(r.content))
         assert gif.format == "GIF" and gif.n_frames == 4
+
+
+def test_text_to_image_runs_take_a_prompt_and_other_models_refuse_one(client, tmp_path):
+    import torch
+
+    from genzoo.models.latent_diffusion import LatentDiffusion, LatentDiffusionConfig
+
+    r = client.post("/api/generate/media", json={"model": "mix", "n": 2, "prompt": "a red circle"}, headers=session(client))
+    assert r.status_code == 400 and "prompt" in r.json()["error"]
+    torch.manual_seed(0)
+    LatentDiffusion(LatentDiffusionConfig(shape=(3, 8, 8), latent_channels=4, ae_block_out_channels=(8, 8), ae_norm_num_groups=4,
+                                          block_out_channels=(16, 16), attention_levels=(1,), attention_head_dim=8,
+                                          caption_length=8, num_train_timesteps=50, sample_steps=2, scaling_factor=0.9,
+                                          autoencoder_steps=2)).save_pretrained(tmp_path / "t2i")
+    with TestClient(create_app(tmp_path, bootstrap=10)) as c:
+        h = session(c)
+        pictures = [c.post("/api/generate/media", json={"model": "t2i", "n": 2, "prompt": p, "guidance_scale": 3}, headers=h)
+                    for p in ("a red circle", "a blue square", "a red circle")]
+        assert all(r.status_code == 200 and r.headers["content-type"] == "image/png" for r in pictures), pictures[0].text
+        assert pictures[0].content == pictures[2].content != pictures[1].content  # the prompt steers the sample

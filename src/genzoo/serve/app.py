@@ -61,6 +61,7 @@ class MediaRequest(_Strict):
     sampler: Optional[str] = Field(None, pattern=r"^[a-z0-9+_-]{1,24}$")
     guidance_scale: Optional[float] = Field(None, ge=0, le=50)
     seed: int = Field(0, ge=0, le=2**31 - 1)
+    prompt: Optional[str] = Field(None, max_length=MAX_PROMPT)  # text-to-image models (latent-diffusion)
 
 
 class BattleRequest(TextOptions):
@@ -176,7 +177,7 @@ def create_app(runs_dir, *, vote_token: str | None = None, bootstrap: int = 200)
             raise GenzooError(f"{req.model} is a text model; use the text playground")
         with textgen.GENERATIONS:
             data, mime = sample_media(index.load(req.model), n=req.n, seed=req.seed, steps=req.steps,
-                                      sampler=req.sampler, guidance_scale=req.guidance_scale)
+                                      sampler=req.sampler, guidance_scale=req.guidance_scale, prompt=req.prompt)
         return Response(data, media_type=mime)
 
     def _text_model(name: str):

@@ -93,7 +93,7 @@ class ModelIndex:
 
 
 def sample_media(model, *, n: int, seed: int, steps: int | None, sampler: str | None,
-                 guidance_scale: float | None = None) -> tuple[bytes, str]:
+                 guidance_scale: float | None = None, prompt: str | None = None) -> tuple[bytes, str]:
     """``n`` samples and their MIME type: a WAV of the clips joined by short silences for audio families
     (``genzoo.data.wav.write_wav`` at ``config.sample_rate``, as ``genzoo sample``), a looping GIF for video
     families (``genzoo.video_gif.save_gif``), else a PNG
@@ -104,7 +104,8 @@ def sample_media(model, *, n: int, seed: int, steps: int | None, sampler: str | 
     import torch
 
     params = inspect.signature(model.sample).parameters
-    kw = {k: v for k, v in dict(steps=steps, sampler=sampler, guidance_scale=guidance_scale).items() if v is not None}
+    kw = {k: v for k, v in dict(steps=steps, sampler=sampler, guidance_scale=guidance_scale, prompt=prompt).items()
+          if v is not None}  # prompt: text-to-image models (latent-diffusion), refused by the others
     for key in kw:  # named parameters only: a **kw catch-all would silently ignore the option
         if key not in params:
             raise ConfigError(f"{model.model_type} samples without {key!r}; leave it empty")

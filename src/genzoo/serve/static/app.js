@@ -119,6 +119,7 @@ async function generate() {
       $("pg-output").textContent = "";
       const body = {model, seed, n: num("pg-n"), steps: num("pg-steps"), guidance_scale: num("pg-guidance"),
                     sampler: $("pg-sampler").value || null};
+      if ($("pg-image-prompt").value) body.prompt = $("pg-image-prompt").value;  // latent-diffusion
       const kind = currentKind();
       const blob = await (await post("/api/generate/media", body)).blob();
       showMedia("pg", kind, URL.createObjectURL(blob));
