@@ -44,6 +44,8 @@ import time
 import zlib
 from pathlib import Path
 
+from speed_table import print_speed_table
+
 SHAPES = {
     "124M": dict(n_layer=12, n_head=12, n_embd=768, vocab_size=50257, n_positions=1024),
     "small": dict(n_layer=4, n_head=4, n_embd=256, vocab_size=8192, n_positions=512),
@@ -246,10 +248,7 @@ def main() -> None:
     for r in range(args.rounds):
         g, t = (statistics.median(results[lib][r]["s_per_step"]) for lib in ("genzoo", "trl"))
         print(f"round {r + 1}: genzoo {g:.3f} s/step, TRL {t:.3f} s/step, ratio {t / g:.2f}x")
-    print(f"{'':8} {'s/step':>8} {'steps/s':>8} {'peak RSS MB':>12} trainable")
-    for lib in ("genzoo", "trl"):
-        print(f"{lib:8} {s[lib]:8.3f} {1 / s[lib]:8.3f} {mem[lib]:12.0f} {results[lib][0]['trainable']}")
-    print(f"speed ratio genzoo/TRL (steps/s): {s['trl'] / s['genzoo']:.2f}x; peak memory ratio: {mem['genzoo'] / mem['trl']:.2f}")
+    print_speed_table(s, mem, {lib: rs[0]["trainable"] for lib, rs in results.items()}, "trl", "TRL")
 
 
 if __name__ == "__main__":
