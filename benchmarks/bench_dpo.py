@@ -245,9 +245,12 @@ def main() -> None:
     print(f"\nshape {args.shape}, {args.batch} pairs of prompt {args.prompt} + completion {args.completion} tokens, "
           f"LoRA r={R} alpha={ALPHA} on {'/'.join(TARGETS)}, DPO beta={BETA}, reference = adapters disabled, "
           f"AdamW lr={LR}, {'bf16 autocast' if args.bf16 else 'float32'}; {args.rounds} rounds x {args.steps} timed steps; load average {os.getloadavg()[0]:.1f}")
+    ratios = []
     for r in range(args.rounds):
         g, t = (statistics.median(results[lib][r]["s_per_step"]) for lib in ("genzoo", "trl"))
+        ratios.append(t / g)
         print(f"round {r + 1}: genzoo {g:.3f} s/step, TRL {t:.3f} s/step, ratio {t / g:.2f}x")
+    print(f"median of the per-round ratios (steadier than the pooled one when the load drifts): {statistics.median(ratios):.2f}x")
     print_speed_table(s, mem, {lib: rs[0]["trainable"] for lib, rs in results.items()}, "trl", "TRL")
 
 
