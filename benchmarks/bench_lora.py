@@ -20,6 +20,8 @@ import statistics
 import subprocess
 import sys
 
+from speed_table import print_speed_table
+
 SHAPES = {
     "124M": dict(n_layer=12, n_head=12, n_embd=768, vocab_size=50257, n_positions=1024),
     "small": dict(n_layer=4, n_head=4, n_embd=256, vocab_size=8192, n_positions=512),
@@ -88,10 +90,7 @@ def main() -> None:
     s = {lib: statistics.median(x["s_per_step"] for x in rs) for lib, rs in results.items()}
     mem = {lib: max(x["peak_rss_mb"] for x in rs) for lib, rs in results.items()}
     print(f"\nshape {args.shape}, seq {args.seq}, batch {args.batch}, LoRA r=8 on c_attn; {args.rounds} rounds x {args.steps} steps")
-    print(f"{'':8} {'s/step':>8} {'steps/s':>8} {'peak RSS MB':>12} trainable")
-    for lib in ("genzoo", "peft"):
-        print(f"{lib:8} {s[lib]:8.3f} {1 / s[lib]:8.3f} {mem[lib]:12.0f} {results[lib][0]['trainable']}")
-    print(f"speed ratio genzoo/PEFT (steps/s): {s['peft'] / s['genzoo']:.2f}x; peak memory ratio: {mem['genzoo'] / mem['peft']:.2f}")
+    print_speed_table(s, mem, {lib: rs[0]["trainable"] for lib, rs in results.items()}, "peft", "PEFT")
 
 
 if __name__ == "__main__":
