@@ -166,12 +166,21 @@ class GenerativeModel(nn.Module):
         """One optimisation step for ``manual_optimization`` families; returns logged scalars."""
         raise NotImplementedError
 
+    #: config fields that training itself sets (e.g. a latent scaling factor estimated from the batches):
+    #: left out of the resume check's settings and checkpointed as extra state, so resume restores them
+    fitted_config: tuple[str, ...] = ()
+
     def extra_state_tensors(self) -> dict[str, Tensor]:
-        """Non-parameter training state to checkpoint (e.g. an EBM replay buffer)."""
-        return {}
+        """Non-parameter training state to checkpoint (e.g. an EBM replay buffer); ``fitted_config``
+        fields as one-element tensors (NaN for None)."""
+        return {f"config.{k}": torch.tensor([float("nan") if getattr(self.config, k) is None else getattr(self.config, k)],
+                                            dtype=torch.float64) for k in self.fitted_config}
 
     def load_extra_state_tensors(self, tensors: dict[str, Tensor]) -> None:
-        pass
+        for k in self.fitted_config:
+            if f"config.{k}" in tensors:
+                value = float(tensors[f"config.{k}"][0])
+                setattr(self.config, k, None if value != value else value)
 
     # --- persistence ----------------------------------------------------------------------
     def save_extra(self, path) -> None:

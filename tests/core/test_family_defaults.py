@@ -30,6 +30,10 @@ def tiny(kind: str) -> GenDataset:
         info = {"max_source_length": 4, "max_target_length": 3, "pad_token_id": 4, "eos_token_id": 0,
                 "decoder_start_token_id": 4}
         return GenDataset("tiny", "train", kind, x, tokenizer=_Tok(), info=info)
+    if kind == "audio":  # 4 clips of 64 samples, labelled pitch * 4 + timbre
+        return GenDataset("tiny", "train", kind, torch.rand(4, 1, 64, generator=g) * 2 - 1, torch.arange(4), num_classes=48)
+    if kind == "video":  # 4 clips of 6 frames, 8 directions
+        return GenDataset("tiny", "train", kind, torch.rand(4, 6, 1, 8, 8, generator=g) * 2 - 1, torch.arange(4), num_classes=8)
     dim = 2 if kind == "2d" else 5
     return GenDataset("tiny", "train", kind, torch.randn(16, dim, generator=g), levels=17 if kind == "tabular" else None)
 
@@ -87,6 +91,13 @@ EXPECTED = {
     "vqvae": {"image": (budget(3000, 128, 1e-3), {"codebook_size": 32, "embed_dim": 16, "channels": 64})},
     "gpt": {"text": (budget(3000, 64, 1e-3), {"n_layer": 4, "n_head": 4, "n_embd": 128})},
     "gaussian-copula": {k: (budget(50, 256, 1e-3), {"knots": 64, "tail": 0.01}) for k in ("2d", "tabular")},
+    # new families (2026-12-07): their first figures (RESULTS.md: audio, video, text-to-image) used these
+    "wavenet": {"audio": (budget(2000, 8, 2e-3), {"dilation_depth": 8, "stacks": 1, "skip_channels": 32})},
+    "audio-diffusion": {"audio": (budget(2000, 8, 1e-3), {})},
+    "video-diffusion": {"video": (budget(1000, 24, 1e-3), {"context_frames": 4, "block_out_channels": (16, 32, 64),
+                                                          "temporal_levels": (1, 2), "attention_head_dim": 8})},
+    "autoencoder-kl": {"image": (budget(1500, 64, 2e-3), {})},
+    "latent-diffusion": {"image": (budget(4000, 64, 1e-3), {})},
     # pystdlib-summaries figures (benchmarks/code_summarization.py, RESULTS.md "Code summarisation")
     "t5": {"seq2seq": (budget(2000, 16, 2e-3, ema_decay=None), {"d_model": 64, "d_kv": 16, "d_ff": 256, "num_heads": 4,
                                                               "num_layers": 2})},
@@ -108,7 +119,7 @@ def test_default_budget(family, kind):
 
 @pytest.mark.parametrize("family,kind", CASES)
 def test_build_gives_the_default_config(family, kind):
-    data = tiny(kind)
+    data = tiny(kind) if family != "latent-diffusion" else gz.load_dataset("shapes-captions")  # needs captions
     config = gz.build(family, data).config
     got = {field: getattr(config, field) for field in EXPECTED[family][kind][1]}
     assert got == EXPECTED[family][kind][1]

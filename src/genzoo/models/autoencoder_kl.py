@@ -91,6 +91,7 @@ class AutoencoderKL(GenerativeModel):
     config_class = AutoencoderKLConfig
     data_kinds = ("image",)
     log_prob_kind = "none"
+    fitted_config = ("scaling_factor",)  # a running estimate during training (resume restores it)
     default_budget = {"steps": 1500, "batch_size": 64, "lr": 2e-3}
 
     def __init__(self, config: AutoencoderKLConfig):

@@ -92,6 +92,7 @@ class LatentDiffusion(DDPM):
     config_class = LatentDiffusionConfig
     data_kinds = ("image",)
     log_prob_kind = "none"
+    fitted_config = ("scaling_factor",)  # a running estimate during training (resume restores it)
     manual_optimization = True
     #: shapes-captions on one CPU thread: ~0.12 s an autoencoder step, ~0.3 s a U-Net step (batch 64)
     default_budget = {"steps": 4000, "batch_size": 64, "lr": 1e-3}

@@ -160,7 +160,7 @@ class Trainer:
         """The settings of this run, stored in the checkpoint and compared on resume."""
         cfg = {k: getattr(self, k) for k in RUN_KEYS}
         cfg["model_type"] = self.model.model_type
-        cfg["model_config"] = self.model.config.to_dict()
+        cfg["model_config"] = {k: v for k, v in self.model.config.to_dict().items() if k not in self.model.fitted_config}
         cfg["data"] = {"name": getattr(self.data, "name", None), "size": len(self.data)}
         if self.privacy is not None:
             cfg["privacy"] = self.privacy.config.to_dict()
