@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from ..errors import CheckpointError, DataError
+from .classifier import extractor_meta, with_weights
 
 WEIGHTS = Path(__file__).parent / "weights" / "notes.safetensors"
 RATE, N_FFT, HOP, MAX_HZ, ENV_FRAMES = 8000, 1024, 256, 2000, 16
@@ -84,15 +85,9 @@ def save_note_classifier(net: NoteClassifier, path=WEIGHTS, **meta) -> None:
 @functools.lru_cache(maxsize=2)
 def load_note_classifier(path=WEIGHTS) -> NoteClassifier:
     """The shipped classifier (frozen, eval mode), or one saved by ``save_note_classifier``."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"no note classifier weights at {path}; retrain with scripts/train_audio_classifier.py")
-    with safe_open(str(path), framework="pt") as f:
-        meta = json.loads((f.metadata() or {}).get("genzoo_extractor", "{}"))
+    meta = extractor_meta(path)
     net = NoteClassifier(meta.get("n_pitches", 12), meta.get("n_timbres", 4), num_features=meta.get("num_features", 64))
-    net.load_state_dict(load_file(str(path)))
-    net.meta = meta
-    return net.eval().requires_grad_(False)
+    return with_weights(net, path, meta)

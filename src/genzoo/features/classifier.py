@@ -82,9 +82,6 @@ def save_extractor(net: SmallConvNet, path, **meta) -> None:
 
 def load_extractor(name_or_path) -> SmallConvNet:
     """Load a shipped extractor (``"digits"``, ``"shapes"``) or one saved by ``save_extractor``."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
     path = Path(name_or_path)
     if not path.suffix:
         path = WEIGHTS_DIR / f"{name_or_path}.safetensors"
@@ -92,9 +89,23 @@ def load_extractor(name_or_path) -> SmallConvNet:
         shipped = sorted(p.stem for p in WEIGHTS_DIR.glob("*.safetensors"))
         raise CheckpointError(f"no feature extractor weights at {path}; shipped: {', '.join(shipped) or 'none'} "
                               "(retrain with scripts/train_feature_extractor.py)")
-    with safe_open(str(path), framework="pt") as f:
-        meta = json.loads((f.metadata() or {}).get("genzoo_extractor", "{}"))
+    meta = extractor_meta(path)
     net = SmallConvNet(meta.get("in_channels", 1), meta.get("num_classes", 10), num_features=meta.get("num_features", 64))
+    return with_weights(net, path, meta)
+
+
+def extractor_meta(path: Path) -> dict:
+    """The ``genzoo_extractor`` JSON metadata of a shipped classifier's safetensors file."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="pt") as f:
+        return json.loads((f.metadata() or {}).get("genzoo_extractor", "{}"))
+
+
+def with_weights(net: nn.Module, path: Path, meta: dict) -> nn.Module:
+    """``net`` with the weights of ``path`` (safetensors), its ``label`` and ``meta``, frozen in eval mode."""
+    from safetensors.torch import load_file
+
     net.load_state_dict(load_file(str(path)))
     net.label, net.meta = meta.get("label", path.stem), meta
     return net.eval().requires_grad_(False)

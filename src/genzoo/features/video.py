@@ -20,7 +20,7 @@ from torch import Tensor, nn
 
 from ..data.video import DIRECTIONS, check_clips
 from ..errors import CheckpointError
-from .classifier import WEIGHTS_DIR
+from .classifier import WEIGHTS_DIR, extractor_meta, with_weights
 
 #: dataset -> shipped weights name
 VIDEO_EXTRACTORS = {"moving-digits": "moving-digits", "moving-shapes": "moving-shapes"}
@@ -66,17 +66,11 @@ def save_video_extractor(net: VideoConvNet, path, **meta) -> None:
 
 def load_video_extractor(name_or_path) -> VideoConvNet:
     """A shipped clip classifier (``"moving-digits"``, ``"moving-shapes"``) or a file from ``save_video_extractor``."""
-    from safetensors import safe_open
-    from safetensors.torch import load_file
-
     path = Path(name_or_path)
     if path.suffix != ".safetensors":
         path = WEIGHTS_DIR / f"{name_or_path}.safetensors"
     if not path.is_file():
         raise CheckpointError(f"no video classifier weights at {path}; retrain with scripts/train_video_classifier.py")
-    with safe_open(str(path), framework="pt") as f:
-        meta = json.loads((f.metadata() or {}).get("genzoo_extractor", "{}"))
+    meta = extractor_meta(path)
     net = VideoConvNet(meta.get("in_channels", 1), meta.get("num_content", 10), num_features=meta.get("num_features", 64))
-    net.load_state_dict(load_file(str(path)))
-    net.label, net.meta = meta.get("label", path.stem), meta
-    return net.eval().requires_grad_(False)
+    return with_weights(net, path, meta)
