@@ -75,9 +75,14 @@ def main(argv=None) -> None:
     batch = {o.split(":")[0]: int(o.split(":")[1]) for o in a.batch_size}
     sys.path.insert(0, str(ROOT / "src"))
     a.out.mkdir(parents=True, exist_ok=True)
-    results = {"data": a.data, "budget_minutes": a.budget_minutes, "num_samples": a.num_samples, "models": {}}
-    if a.score_only:
-        results = json.loads((a.out / "results.json").read_text())
+    results = {"data": a.data, "num_samples": a.num_samples, "models": {}}
+    earlier = a.out / "results.json"
+    if earlier.exists():  # rows of other models (or other budgets) from an earlier run into DIR are kept
+        old = json.loads(earlier.read_text())
+        if a.score_only or (old["data"], old["num_samples"]) == (a.data, a.num_samples):
+            results = old
+    elif a.score_only:
+        p.error(f"--score-only needs {earlier} from an earlier run")
     for model in a.models.split(","):
         run = a.out / model
         if a.score_only:
@@ -97,7 +102,8 @@ def main(argv=None) -> None:
         train_s = genzoo(*cmd)
         smi = run / "samples.smi"
         sample_s = genzoo("sample", str(run), "-n", str(a.num_samples), "--out", str(smi))
-        row = {"command": "genzoo " + " ".join(cmd), "steps": steps, "train_minutes": train_s / 60,
+        row = {"command": "genzoo " + " ".join(cmd), "steps": steps, "budget_minutes": a.budget_minutes,
+               "train_minutes": train_s / 60,
                "sample_seconds": sample_s, **score(smi, a.data, a)}
         results["models"][model] = row
         (a.out / "results.json").write_text(json.dumps(results, indent=1, default=float))
@@ -142,16 +148,17 @@ def moses_code(smi: Path, data: str, out: Path, ours: dict, n_jobs: int) -> dict
 def table(results: dict) -> str:
     cols = COLUMNS
     lines = [f"MOSES metrics on `{results['data']}`, {results['num_samples']} samples per model, "
-             f"training budget {results['budget_minutes']:g} CPU-minutes per model.", "",
-             "| model | steps | train min | " + " | ".join(cols) + " | metric s | MOSES code s |",
-             "|" + "---|" * (len(cols) + 5)]
+             "each model trained for the CPU-minutes of its row's budget (steps estimated from a probe).", "",
+             "| model | budget min | steps | train min | " + " | ".join(cols) + " | metric s | MOSES code s |",
+             "|" + "---|" * (len(cols) + 6)]
     for name, row in results["models"].items():
         m, mc = row["metrics"], row.get("moses_code", {})
-        lines.append(f"| genzoo {name} | {row['steps']} | {row['train_minutes']:.1f} | "
+        budget = row.get("budget_minutes", results.get("budget_minutes"))
+        lines.append(f"| genzoo {name} | {budget:g} | {row['steps']} | {row['train_minutes']:.1f} | "
                      + " | ".join(fmt(m.get(c)) for c in cols)
                      + f" | {row['metric_seconds']:.0f} | {fmt(mc.get('seconds')) if 'seconds' in mc else '—'} |")
     for name, m in PUBLISHED.items():
-        lines.append(f"| {name} | — | — | " + " | ".join(fmt(m.get(c)) for c in cols) + " | — | — |")
+        lines.append(f"| {name} | — | — | — | " + " | ".join(fmt(m.get(c)) for c in cols) + " | — | — |")
     lines += ["", "Commands:"] + [f"- `{row['command']}`" for row in results["models"].values()]
     diffs = {k: r["moses_code"].get("max_abs_difference") for k, r in results["models"].items() if "moses_code" in r}
     if diffs:
