@@ -79,6 +79,10 @@ def test_finished_run_is_not_overwritten(capsys, tmp_path):
     assert_one_line_error(*run(["eval", str(out), "--data", "moons", "--metrics", "nl"], capsys), "did you mean 'nll'")
     assert_one_line_error(*run(["train", "gaussian", "--data", "moons", "--resume", str(tmp_path / "fresh")], capsys),
                           "no checkpoint to resume")
+    # --overwrite replaces the run: the old run's sample grids do not stay behind as if they were the new one's
+    (out / "samples" / "step_000999.png").write_bytes(b"old")
+    assert main(["train", "gaussian", "--data", "moons", "--steps", "3", "--out", str(out), "--no-progress", "--overwrite"]) is None
+    assert sorted(p.name for p in (out / "samples").iterdir()) == ["step_000003.png"]
 
 
 def test_console_script_exit_code(tmp_path):

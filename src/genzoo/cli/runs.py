@@ -108,6 +108,9 @@ def train_run(model_name: str, data_name: str, *, steps=None, batch_size=None, l
                          **({} if ema_decay is None else {"ema_decay": ema_decay}))
     if source is not None:
         trainer.init_from = name  # recorded in checkpoint/trainer_state.json
+    if overwrite and resume is None and trainer.writes and (out / "samples").is_dir():
+        for old in (out / "samples").glob("step_*"):  # the replaced run's grids would read as this run's
+            old.unlink()
     trainer.fit()
     info = {"model": model_name, "data": data_name, "data_args": data_args or {}, "overrides": overrides or {},
             "seed": seed, "steps": trainer.steps, "batch_size": trainer.batch_size, "lr": trainer.lr,

@@ -39,8 +39,9 @@ from ..nn.batch_noise import sharded
 from ..serialization import load_state_into
 from . import distributed
 from .checkpoint import CHECKPOINT_DIR, find_checkpoint, load_checkpoint, optimizer_from_tensors, save_checkpoint
+from .eager_optim import eager_step, without_dynamo_import
 from .ema import EMA
-from .logging import MetricsLog, progress_bar
+from .logging import MetricsLog, prefetch_imports, progress_bar
 from .schedule import SCHEDULES, LRLambda, default_warmup, extend_plan
 
 #: settings that change the trajectory: they must be equal when resuming
@@ -117,8 +118,11 @@ class Trainer:
                 raise ConfigError(f"{name}={value} is out of range (weight_decay, warmup, grad_clip >= 0; "
                                   "0 <= ema_decay < 1, or None to turn the EMA off)")
         self.log_every = _positive_int("log_every", log_every or max(1, min(100, self.steps // 50)))
-        # a grid costs about as much as tens of steps: short runs draw one every 1000 steps and at the end
+        # a grid costs about as much as tens of steps: by default one at the end and, in between, every
+        # max(1000, steps/4) steps but at most every 30 s of wall time (as loss.png); an explicit
+        # sample_every draws at exactly those steps
         self.sample_every = max(1000, self.steps // 4) if sample_every is None else int(sample_every)
+        self._grid_interval = 30.0 if sample_every is None else 0.0
         self.checkpoint_every = min(1000, max(1, self.steps // 4)) if checkpoint_every is None else int(checkpoint_every)
         self.callbacks, self.progress, self.resume = list(callbacks), progress, resume
         if resume and out is None:
@@ -170,7 +174,7 @@ class Trainer:
         """Run the loop (or its remainder after ``resume``); returns the model with EMA weights."""
         self.model.to(self.device)
         cuda = self._cuda_devices()
-        with torch.random.fork_rng(devices=cuda):
+        with torch.random.fork_rng(devices=cuda), without_dynamo_import():
             torch.default_generator.manual_seed(self.seed)
             if cuda:
                 with torch.cuda.device(cuda[0]):
@@ -287,7 +291,9 @@ class Trainer:
     # --- the loop -------------------------------------------------------------------------
     def _loop(self) -> None:
         model, bar = self.model, progress_bar(self.steps, self.step, self.progress and self.world.is_main)
-        self._t0 = self._last_plot = time.perf_counter()
+        if self.writes:
+            prefetch_imports()
+        self._t0 = self._last_plot = self._last_grid = time.perf_counter()
         window: dict[str, list[float]] = {}
         last_step, last_time = self.step, self._t0
         model.train()
@@ -320,8 +326,10 @@ class Trainer:
                     if bar is not None:
                         bar.set_postfix({k: f"{v:.4g}" for k, v in entry.items() if "loss" in k}, refresh=False)
                 if self.writes or (self.sharded is not None and self.out is not None):  # sharded: all gather
-                    if self.sample_every and (self.step % self.sample_every == 0 or self.step == self.steps):
+                    if self.sample_every and (self.step == self.steps or (
+                            self.step % self.sample_every == 0 and time.perf_counter() - self._last_grid >= self._grid_interval)):
                         self.save_samples()
+                        self._last_grid = time.perf_counter()
                     if self.checkpoint_every and (self.step % self.checkpoint_every == 0 or self.step == self.steps):
                         self.save_checkpoint()
                 for fn in self.callbacks:
@@ -375,7 +383,7 @@ class Trainer:
         if self.grad_clip is not None and logs["grad_norm"] > self.grad_clip:  # scale only when needed
             torch.nn.utils.clip_grads_with_norm_(params, self.grad_clip, total)
         for opt in self.optimizers:
-            opt.step()
+            eager_step(opt)
         return logs
 
     def _manual_step(self, batch) -> dict[str, float]:
