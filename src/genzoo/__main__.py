@@ -1,5 +1,5 @@
 """``python -m genzoo`` (and ``torchrun -m genzoo train ...``): the ``genzoo`` command line."""
-from .cli.main import main
+from .cli.main import entry
 
 if __name__ == "__main__":
-    main()
+    entry()

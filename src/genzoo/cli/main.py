@@ -492,5 +492,45 @@ def _fail(message: str, exc: BaseException, code: int = 2) -> None:
     sys.exit(code)
 
 
+# commands whose process has nothing left to do once they return (no server, no worker pools)
+QUICK_EXIT_COMMANDS = frozenset({"train", "sample", "eval", "generate", "list"})
+
+
+def entry() -> None:
+    """The ``genzoo`` program: :func:`main`, then, for the commands above, a quick exit.
+
+    CPython's finalisation of torch's module graph takes 0.5-0.9 s after every command (measured on
+    the 2-core AMD EPYC: ``import torch`` alone exits 0.5 s later than ``os._exit``) and does nothing
+    a finished command needs. So once the command has returned, genzoo's own threads are joined, the
+    ``atexit`` handlers run (libraries' cleanups), the standard streams are flushed and the process
+    ends with ``os._exit``. Distributed runs, other commands and a thread that will not end keep the
+    ordinary exit; an uncaught exception (``--debug``) propagates as usual.
+    """
+    import threading
+
+    args = sys.argv[1:]
+    command = next((a for a in args if not a.startswith("-")), None)
+    try:
+        main()
+        code = 0
+    except SystemExit as e:
+        if not isinstance(e.code, (int, type(None))):
+            raise
+        code = e.code or 0
+    if command not in QUICK_EXIT_COMMANDS or int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        sys.exit(code)
+    for thread in threading.enumerate():
+        if thread is not threading.main_thread() and not thread.daemon:
+            thread.join(timeout=10.0)
+            if thread.is_alive():
+                sys.exit(code)
+    import atexit
+
+    atexit._run_exitfuncs()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":
-    main()
+    entry()
