@@ -25,6 +25,7 @@ import ast
 import importlib
 import json
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Any, Callable
 
@@ -123,7 +124,9 @@ def function_source(prompt: str, completion: str) -> str:
 def _has_body(source: str) -> bool:
     """The source parses and its first function has a statement besides its docstring."""
     try:
-        tree = ast.parse(source)
+        with warnings.catch_warnings():  # a generated "1_a" or "'\\d'" warns at parse time; it is scored, not reported
+            warnings.simplefilter("ignore", SyntaxWarning)
+            tree = ast.parse(source)
     except (SyntaxError, ValueError):
         return False
     fn = next((node for node in tree.body if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef))), None)
