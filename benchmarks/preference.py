@@ -4,11 +4,13 @@
 
 1. base: ``genzoo train gpt --data pystdlib`` (a small char GPT, ``--base-steps``);
 2. prefs: ``genzoo prefs make base --reward python-syntax --prompts 512 --k 8 --seed S --out prefs-seedS.jsonl``
-   for S = 0, 1, concatenated into prefs.jsonl (pairs from the tuning modules: the completed function parses or not);
+   for S = 0..31 (``--pref-seeds``; ~15 s each), concatenated into prefs.jsonl (~9,200 pairs from the tuning modules:
+   the completed function parses or not; the reward model reached 0.81 held-out accuracy on 2 seeds' 593 pairs,
+   0.89 on 16 seeds, 0.92 on 32);
 3. dpo: ``genzoo finetune base --method dpo --data prefs.jsonl`` (LoRA, the base with the adapter disabled
    as the reference);
-4. rm: ``genzoo finetune base --method reward --data prefs.jsonl`` (Bradley-Terry reward model, held-out
-   pair accuracy from its run);
+4. rm: ``genzoo finetune base --method reward --data prefs.jsonl --steps 1600`` (Bradley-Terry reward model,
+   held-out pair accuracy on its 10 % held-out pairs, from its run);
 5. ppo / grpo: ``genzoo finetune base --method ppo|grpo --reward python-syntax`` (online; reward and KL
    curves in each run's reward.png);
 6. ppo-rm: PPO against the learned reward (``--reward model:DIR/rm``), scored with the true reward
@@ -98,7 +100,7 @@ def main() -> None:
     ap.add_argument("--base-steps", type=int, default=3000)
     ap.add_argument("--prompts", type=int, default=512, help="prefs make: tuning prompts (pystdlib's tuning modules have ~490 that fit)")
     ap.add_argument("--k", type=int, default=8, help="prefs make: completions per prompt (best vs worst make the pair)")
-    ap.add_argument("--pref-seeds", type=int, default=2, help="prefs make runs with seeds 0..N-1, concatenated")
+    ap.add_argument("--pref-seeds", type=int, default=32, help="prefs make runs with seeds 0..N-1, concatenated")
     ap.add_argument("--eval-prompts", type=int, default=128, help="held-out prompts for the reward metric")
     args = ap.parse_args()
     out, s = args.out, args.scale
@@ -125,7 +127,7 @@ def main() -> None:
              "ppo-rm": ["--method", "ppo", "--reward", f"model:{out / 'rm'}", "--steps", steps(400), "--batch-size", "16",
                         "--set", f"max_new_tokens={NEW_TOKENS}"]}
     if "rm" in parts or "ppo-rm" in parts:
-        once(out / "rm", "finetune", base, "--method", "reward", "--data", prefs, "--steps", steps(400), "--batch-size", "16")
+        once(out / "rm", "finetune", base, "--method", "reward", "--data", prefs, "--steps", steps(1600), "--batch-size", "16")
     for name, cmd in tuned.items():
         if name in parts:
             once(out / name, "finetune", base, *cmd)
