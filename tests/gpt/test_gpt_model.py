@@ -255,3 +255,21 @@ def test_quantize_fp32_keeps_the_measured_split_on_every_layer():
     model = tiny_gpt(n_embd=64).quantize("fp32")
     splits = {m.split for m in model.modules() if isinstance(m, TransposedLinear)}
     assert len(splits) == 1 and splits <= {1, TransposedLinear.SPLIT}
+
+
+def test_loss_cuts_trailing_padding_exactly():
+    """Columns that are padding in every row are cut before the forward pass: same loss and gradients."""
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(vocab_size=11, block_size=16, n_layer=2, n_head=2, n_embd=16, pad_token_id=10)).double()
+    x = torch.randint(0, 10, (4, 16))
+    for row, length in enumerate((5, 9, 3, 7)):  # [tokens, PAD...]: the batch's last real column is 8
+        x[row, length:] = 10
+    real = (x != 10).float()  # log-probs are float32 (logits are upcast), so are both losses
+    full = -model.token_log_probs(x).sum() / real.sum()  # the uncut computation over all 16 columns
+    g_full = torch.autograd.grad(full, list(model.parameters()), allow_unused=True)
+    cut = model.loss(x)["loss"]
+    g_cut = torch.autograd.grad(cut, list(model.parameters()), allow_unused=True)
+    torch.testing.assert_close(cut, full, rtol=1e-6, atol=1e-6)
+    for a, b in zip(g_cut, g_full):
+        if a is not None or b is not None:
+            torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-7)
