@@ -4,7 +4,7 @@ The step: ``Optimizer.step`` of torch's optimizers is wrapped twice, in a profil
 ``_use_grad_for_differentiable``, whose only eager work beyond the step is ``torch.no_grad()`` — but it
 imports ``torch._dynamo`` for a ``graph_break()``. :func:`eager_step` calls the step as written under
 ``no_grad`` when nothing else would happen: no step hooks, no profiler, ``differentiable=False``, and
-dynamo not imported yet (then the ordinary ``opt.step()`` costs nothing extra and is used).
+dynamo not imported yet (once it is, the ordinary ``opt.step()`` costs nothing extra and is used).
 
 The other methods: ``Optimizer.add_param_group``, ``zero_grad``, ``state_dict`` and ``load_state_dict`` are wrapped in
 ``torch._disable_dynamo``, which on its first call imports ``torch._dynamo`` (~0.9 s, more than a
