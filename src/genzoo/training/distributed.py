@@ -11,6 +11,7 @@ every rank resumes from rank 0's checkpoint.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import datetime
 import hashlib
@@ -73,6 +74,9 @@ def init_from_env(device: str | torch.device = "cpu", timeout: float | None = No
     try:
         with _native_stderr_dropped():  # c10d's own connection-retry log lines: the error below says it in one
             dist.init_process_group(backend, timeout=datetime.timedelta(seconds=seconds))
+        # leave the group before the interpreter's teardown: a gloo group still alive then can abort the
+        # process ("terminate called without an active exception") after a run that went well
+        atexit.register(shutdown)
     except (RuntimeError, ValueError, dist.DistBackendError) as e:
         where = f"{os.environ.get('MASTER_ADDR', '?')}:{os.environ.get('MASTER_PORT', '?')}"
         raise ConfigError(f"rank {os.environ.get('RANK', '?')} could not join the process group at {where} within "
