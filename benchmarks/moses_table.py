@@ -4,6 +4,9 @@
     PYTHONPATH=src python benchmarks/moses_table.py --out /tmp/smoke --data moses-small \\
         --budget-minutes 1 --num-samples 1000                                                       # a smoke run
 
+``--resample --temperature T`` draws a second sample of DIR's trained models at temperature T (``genzoo
+sample --temperature``) and scores it as the row MODEL@T=T.
+
 For each model (``--models gpt,vae``): the steps that fit ``--budget-minutes`` of training on this CPU
 are estimated from a 10-step probe (``gz.Trainer``, in process), then the model is trained with the CLI,
 ``genzoo train MODEL --data DATA --steps S [--set ...]``, sampled with ``genzoo sample RUN -n N
@@ -70,6 +73,9 @@ def main(argv=None) -> None:
     p.add_argument("--batch-size", action="append", default=[], metavar="MODEL:N", help="e.g. gpt:128 (default: the family's)")
     p.add_argument("--ema-decay", type=float, default=None, help="passed to genzoo train (0: off; short runs)")
     p.add_argument("--score-only", action="store_true", help="rescore DIR/MODEL/samples.smi of an earlier run")
+    p.add_argument("--temperature", type=float, default=None, help="sample at this temperature (genzoo sample "
+                   "--temperature); the row is named MODEL@T=...")
+    p.add_argument("--resample", action="store_true", help="reuse DIR/MODEL's trained model: only sample and score")
     a = p.parse_args(argv)
     overrides = {m: [o.split(":", 1)[1] for o in a.set if o.startswith(m + ":")] for m in a.models.split(",")}
     batch = {o.split(":")[0]: int(o.split(":")[1]) for o in a.batch_size}
@@ -81,10 +87,19 @@ def main(argv=None) -> None:
         old = json.loads(earlier.read_text())
         if a.score_only or (old["data"], old["num_samples"]) == (a.data, a.num_samples):
             results = old
-    elif a.score_only:
-        p.error(f"--score-only needs {earlier} from an earlier run")
+    elif a.score_only or a.resample:
+        p.error(f"--score-only and --resample need {earlier} from an earlier run")
+    temperature = [] if a.temperature is None else ["--temperature", f"{a.temperature:g}"]
     for model in a.models.split(","):
         run = a.out / model
+        if a.resample:
+            key = model if a.temperature is None else f"{model}@T={a.temperature:g}"
+            smi = run / f"samples{'' if a.temperature is None else f'_T{a.temperature:g}'}.smi"
+            sample_s = genzoo("sample", str(run), "-n", str(a.num_samples), "--out", str(smi), *temperature)
+            row = {k: results["models"][model][k] for k in ("command", "steps", "budget_minutes", "train_minutes")}
+            results["models"][key] = {**row, "temperature": a.temperature, "sample_seconds": sample_s, **score(smi, a.data, a)}
+            (a.out / "results.json").write_text(json.dumps(results, indent=1, default=float))
+            continue
         if a.score_only:
             row = results["models"][model]
             row.update(score(run / "samples.smi", results["data"], a))
@@ -101,8 +116,8 @@ def main(argv=None) -> None:
             cmd += ["--ema-decay", str(a.ema_decay)]
         train_s = genzoo(*cmd)
         smi = run / "samples.smi"
-        sample_s = genzoo("sample", str(run), "-n", str(a.num_samples), "--out", str(smi))
-        row = {"command": "genzoo " + " ".join(cmd), "steps": steps, "budget_minutes": a.budget_minutes,
+        sample_s = genzoo("sample", str(run), "-n", str(a.num_samples), "--out", str(smi), *temperature)
+        row = {"command": "genzoo " + " ".join(cmd), "steps": steps, "budget_minutes": a.budget_minutes, "temperature": a.temperature,
                "train_minutes": train_s / 60,
                "sample_seconds": sample_s, **score(smi, a.data, a)}
         results["models"][model] = row

@@ -30,16 +30,12 @@ from pathlib import Path
 import torch
 
 import genzoo as gz
-from genzoo.data.captions import held_out_mask, shape_captions
+from genzoo.data.captions import EXAMPLE_PROMPTS, held_out_mask, shape_captions
 from genzoo.features import load_feature_extractor
 from genzoo.features.attributes import HEADS, attribute_accuracy
 from genzoo.metrics import fid_from_features
-from genzoo.plotting import image_grid
+from genzoo.plotting import save_samples
 
-GRID_PROMPTS = ["a small red circle at the top left", "a large blue square in the centre",
-                "a small yellow triangle at the bottom right", "a large green cross at the top right",
-                "a small cyan ring at the bottom left", "a large magenta diamond in the centre",
-                "a large blue diamond at the bottom left", "a small red circle in the centre"]  # last two: held-out pairs
 
 
 def train(run: Path, extra: list[str], from_checkpoint: bool = False) -> None:
@@ -179,11 +175,8 @@ def main() -> None:
     print(json.dumps(results["pixel_at_best_scale"]), json.dumps(results["train"]), flush=True)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    grid = torch.cat([generate(latent, [p] * 6, best["scale"], seed=1) for p in GRID_PROMPTS])
-    from PIL import Image
-
-    Image.fromarray(image_grid(grid, nrow=6, pad=1)).resize((6 * 17 * 4, len(GRID_PROMPTS) * 17 * 4), Image.NEAREST).save(
-        args.out / "text_to_image_grid.png")
+    grid = torch.cat([generate(latent, [p] * 6, best["scale"], seed=1) for p in EXAMPLE_PROMPTS])
+    save_samples(grid, args.out / "text_to_image_grid.png", nrow=6, pixel_scale=4)
     plot_sweep(results, args.out / "text_to_image_guidance.png")
     (args.out / "text_to_image.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.out / "text_to_image.md").write_text(table(results))

@@ -36,10 +36,11 @@ def infer_kind(samples: Tensor) -> str:
 
 
 def save_samples(samples: Tensor, path, *, kind: str | None = None, tokenizer: Any = None,
-                 nrow: int | None = None, reference: Tensor | None = None) -> Path:
+                 nrow: int | None = None, reference: Tensor | None = None, pixel_scale: int | None = None) -> Path:
     """Render samples to ``path`` and return the path written.
 
-    images: a PNG grid of NCHW samples in [-1, 1] (1 or 3 channels); 2d: a scatter PNG (first two
+    images: a PNG grid of NCHW samples in [-1, 1] (1 or 3 channels), each pixel drawn as a
+    ``pixel_scale`` x ``pixel_scale`` block (default: small grids blown up to ~256 px); 2d: a scatter PNG (first two
     coordinates; ``reference`` points drawn underneath in grey); text: a ``.txt`` file of the decoded
     sequences (``tokenizer.decode``, else the ids).
     """
@@ -48,7 +49,7 @@ def save_samples(samples: Tensor, path, *, kind: str | None = None, tokenizer: A
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     if kind == "image":
-        _save_image_grid(samples, path, nrow)
+        _save_image_grid(samples, path, nrow, pixel_scale)
     elif kind == "video":  # (N, T, C, H, W) clips: one row of frames per clip (a GIF: genzoo.video_gif)
         _save_image_grid(samples[:16].flatten(0, 1), path, samples.shape[1])
     elif kind in ("2d", "tabular"):
@@ -85,11 +86,11 @@ def image_grid(images: Tensor, nrow: int | None = None, pad: int = 1) -> np.ndar
     return grid
 
 
-def _save_image_grid(images: Tensor, path: Path, nrow: int | None) -> None:
+def _save_image_grid(images: Tensor, path: Path, nrow: int | None, scale: int | None = None) -> None:
     from PIL import Image
 
     grid = image_grid(images, nrow)
-    scale = max(1, 256 // max(grid.shape[:2]))  # small images (8x8 digits) are blown up, pixel-exact
+    scale = scale or max(1, 256 // max(grid.shape[:2]))  # small images (8x8 digits) are blown up, pixel-exact
     img = Image.fromarray(grid[..., 0] if grid.shape[2] == 1 else grid)
     if scale > 1:
         img = img.resize((img.width * scale, img.height * scale), Image.NEAREST)

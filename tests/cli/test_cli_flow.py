@@ -78,3 +78,11 @@ def test_train_ema_decay_flag(tmp_path):
     assert json.loads((tmp_path / "b" / "run.json").read_text())["ema_decay"] is None
     with pytest.raises(SystemExit):
         main(["train", "gaussian", "--data", "moons", "--steps", "3", "--ema-decay", "1", "--out", str(tmp_path / "c")])
+
+
+def test_temperature_is_refused_by_a_model_without_it(trained, capsys, tmp_path):
+    with pytest.raises(SystemExit) as info:
+        main(["sample", str(trained), "-n", "5", "--temperature", "0.7", "--out", str(tmp_path / "t.png")])
+    err = capsys.readouterr().err
+    assert info.value.code == 2 and "--temperature is for autoregressive models, not gaussian" in err
+    assert not (tmp_path / "t.png").exists()

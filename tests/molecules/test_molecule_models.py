@@ -46,6 +46,13 @@ def test_gpt_trains_and_samples_smiles_file(tmp_path, capsys):
     lines = (tmp_path / "a.smi").read_text().splitlines()
     assert len(lines) == 12 and (tmp_path / "b.smi").read_text() == (tmp_path / "a.smi").read_text()
     assert not any("<|" in s for s in lines)  # no special token survives decoding (pad, marker)
+    for name in ("cold.smi", "cold2.smi"):  # --temperature: a sharper distribution, still seeded
+        code, _, err = run_cli(["sample", run, "-n", "12", "--seed", "3", "--temperature", "0.3", "--out", tmp_path / name], capsys)
+        assert code == 0, err
+    cold = (tmp_path / "cold.smi").read_text()
+    assert cold == (tmp_path / "cold2.smi").read_text() and cold.splitlines() != lines
+    code, _, err = run_cli(["sample", run, "-n", "2", "--temperature", "0", "--out", tmp_path / "x.smi"], capsys)
+    assert code == 2 and "--temperature must be > 0" in err and not (tmp_path / "x.smi").exists()
     code, out, err = run_cli(["eval", run, "--data", f"smiles:{path}", "--metrics", "moses", "--num-samples", "20"], capsys)
     assert code == 0, err
     assert "valid" in out and "Novelty" in out and "FCD/Test" in out

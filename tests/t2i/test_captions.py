@@ -81,3 +81,13 @@ def test_over_long_prompts_are_truncated_with_a_warning():
     assert ids.shape == (2, 8) and ids[0, -1] == 102 and ids[1, -1] == 0  # [SEP] kept, short one padded
     with pytest.raises(ConfigError, match="caption_length"):
         tokenize(["x"], 1)
+
+
+def test_caption_attributes_inverts_caption_and_names_a_bad_caption():
+    from genzoo.data.captions import EXAMPLE_PROMPTS, caption_attributes
+
+    for attrs in [(0, 0, 0, 0), (5, 5, 1, 4), (2, 3, 1, 0)]:
+        assert caption_attributes(caption(*attrs)) == attrs
+    assert held_out_mask(torch.tensor([caption_attributes(p) for p in EXAMPLE_PROMPTS])).tolist() == [True] + [False] * 5 + [True] * 2
+    with pytest.raises(ConfigError, match="not a shapes-captions caption"):
+        caption_attributes("a purple circle")

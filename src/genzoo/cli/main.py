@@ -128,6 +128,9 @@ def sample(
     steps: Optional[int] = typer.Option(None, help="Sampler steps (diffusion)."),
     sampler: Optional[str] = typer.Option(None, help="Sampler name (diffusion), e.g. ddim, dpm++2m."),
     guidance_scale: Optional[float] = typer.Option(None, "--guidance-scale"),
+    temperature: Optional[float] = typer.Option(None, "--temperature", help="Autoregressive models (gpt, pixelcnn, "
+                                                "...): divide the logits by this before sampling (default 1: the "
+                                                "model's distribution; < 1: sharper, less diverse)."),
     class_label: Optional[int] = typer.Option(None, "--class-label"),
     base: Optional[Path] = typer.Option(None, "--base", help=BASE_HELP),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the U-Net (ddpm; inductor): DDIM "
@@ -151,7 +154,8 @@ def sample(
     """Draw N samples from a saved model (same --seed, same samples)."""
     from .runs import sample_run
 
-    kw = {k: v for k, v in dict(steps=steps, sampler=sampler, guidance_scale=guidance_scale).items() if v is not None}
+    kw = {k: v for k, v in dict(steps=steps, sampler=sampler, guidance_scale=guidance_scale,
+                                temperature=temperature).items() if v is not None}
     if safety_forbid is not None:
         from ..safety.image_checker import ClassifierSafetyChecker
 

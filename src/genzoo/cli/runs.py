@@ -203,6 +203,11 @@ def sample_run(run, *, n: int = 64, seed: int = 0, out=None, base=None, c2pa=(No
     model = gz.load(run, base=base)
     if kw.get("compile") and "compile" not in inspect.signature(model.sample).parameters:
         raise ConfigError(f"--compile is offered for diffusion sampling (ddpm), not {model.model_type}; drop --compile")
+    if "temperature" in kw:
+        if "temperature" not in inspect.signature(model.sample).parameters:
+            raise ConfigError(f"--temperature is for autoregressive models, not {model.model_type}; drop --temperature")
+        if not kw["temperature"] > 0:
+            raise ConfigError(f"--temperature must be > 0, got {kw['temperature']:g}")
     tabular = getattr(model, "table_transform", None) is not None
     molecules = out is not None and Path(out).suffix == ".smi"
     if condition and not tabular and not molecules:

@@ -16,10 +16,12 @@ strings are ``info["captions"]``.
 from __future__ import annotations
 
 import functools
+import itertools
 
 import torch
 from torch import Tensor
 
+from ..errors import ConfigError
 from ..registry import register_dataset
 from .base import GenDataset
 from .common import SEEDS, check_split, to_unit
@@ -29,6 +31,22 @@ CAPTION_LENGTH = 16
 HELD_OUT = tuple((k, k) for k in range(len(CLASSES)))  # (shape, colour) index pairs
 SIZES = {"train": 6000, "test": 1000}
 NUMBERS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine")
+
+
+#: prompts for a prompt x seed grid of a ``shapes-captions`` model; the first and the last two name held-out
+#: (shape, colour) pairs (red circle, blue diamond), never seen in training
+EXAMPLE_PROMPTS = ("a small red circle at the top left", "a large blue square in the centre",
+                   "a small yellow triangle at the bottom right", "a large green cross at the top right",
+                   "a small cyan ring at the bottom left", "a large magenta diamond in the centre",
+                   "a large blue diamond at the bottom left", "a small red circle in the centre")
+
+
+def caption_attributes(text: str) -> tuple[int, int, int, int]:
+    """The (shape, colour, size, position) indices a ``shapes-captions`` caption names (inverse of ``caption``)."""
+    table = {caption(*a): a for a in itertools.product(*(range(len(v)) for v in ATTRIBUTES.values()))}
+    if text not in table:
+        raise ConfigError(f"{text!r} is not a shapes-captions caption; write e.g. {caption(0, 0, 0, 0)!r}")
+    return table[text]
 
 
 def held_out_mask(attributes: Tensor) -> Tensor:
