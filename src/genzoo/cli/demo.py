@@ -5,7 +5,9 @@
 2. Hugging Face-style text generation: a small character GPT trained on Python's standard library,
    prompted through ``genzoo.pipeline("text-generation", ...)``;
 3. diffusers-style image generation: a DDPM U-Net trained on digits, sampled through
-   ``DiffusionPipeline.from_pretrained(...)`` with DPM-Solver++.
+   ``DiffusionPipeline.from_pretrained(...)`` with DPM-Solver++;
+4. text to image: a latent-diffusion model on captioned shapes, a prompt x seed grid through
+   ``genzoo.pipeline("text-to-image", ...)``, judged by the shipped attribute classifier.
 Everything lands in ``demo/report.html`` (+ ``report.md``, ``results.json``), headed by the quality
 checks the demo promises (``FLOORS``).
 """
@@ -41,13 +43,19 @@ DEMO_DATASETS = ["8gaussians", "digits"]
 #: this much more of its samples within 3 sigma of a mode than the Gaussian baseline; every trained
 #: family's FID-digits (256 samples; real digits score ~62) is at most this fraction of the
 #: baseline's; the char GPT's test loss is at most this many nats/char
-FLOORS = {"high_quality_over_baseline": 0.05, "fid_vs_baseline": 0.9, "text_nll": 1.6}
+FLOORS = {"high_quality_over_baseline": 0.05, "fid_vs_baseline": 0.9, "text_nll": 1.6, "t2i_all_attributes": 0.5}
 
 GPT_RUN = {"overrides": {"n_layer": 2, "n_head": 4, "n_embd": 64, "block_size": 64},  # 56 s: 1.40 nats/char
            "budget": {"steps": 1200, "batch_size": 32, "lr": 3e-3}, "prompts": ["def ", "import ", "class "],
            "max_new_tokens": 56}  # prompt + new tokens must fit the 64-character context
 DDPM_RUN = {"data": "digits", "budget": {"steps": 400, "batch_size": 64, "lr": 2e-3}, "steps": 20, "sampler": "dpm++2m",
             "samples": 256}  # 50 s: FID-digits ~120
+
+#: text to image: the latent-diffusion model of ``genzoo train latent-diffusion --data shapes-captions``
+#: at a demo budget (autoencoder steps first, then the U-Net), a prompt x seed grid judged by the
+#: shipped attribute classifier
+T2I_RUN = {"overrides": {"autoencoder_steps": 300}, "budget": {"steps": 900, "batch_size": 64, "lr": 1e-3},
+           "guidance": 3.0, "steps": 25, "seeds": 6}
 
 
 def _section(title: str, body: str) -> str:
@@ -100,7 +108,41 @@ def diffusion_part(out: Path, run: dict) -> tuple[str, str, dict]:
     return md, _section("Image diffusion: DiffusionPipeline", f"<p>{html.escape(summary)}</p>" + _img(out / "ddpm_pipeline_samples.png")), {"ddpm_fid": float(fid)}
 
 
-PARTS = {"text generation": text_generation_part, "diffusion": diffusion_part}
+def text_to_image_part(out: Path, run: dict) -> tuple[str, str, dict]:
+    """``run``: ``T2I_RUN``. Column j of the grid is seed j; ``t2i_all_attributes``: the share of grid images
+    whose shape, colour, size and position all match their prompt."""
+    import genzoo as gz
+    from ..data.captions import EXAMPLE_PROMPTS, caption_attributes
+    from ..features.attributes import attribute_accuracy
+    from ..leaderboard.report import _img
+    from ..plotting import save_samples
+
+    train = gz.load_dataset("shapes-captions", "train")
+    model = gz.build("latent-diffusion", train, **run["overrides"])
+    t0 = time.perf_counter()
+    gz.Trainer(model, train, seed=0, out=out / "t2i", **run["budget"]).fit()
+    seconds = time.perf_counter() - t0
+    pipe = gz.pipeline("text-to-image", model=str(out / "t2i"))
+    columns = [pipe(list(EXAMPLE_PROMPTS), guidance_scale=run["guidance"], num_inference_steps=run["steps"],
+                    generator=torch.Generator().manual_seed(seed), output_type="tensor").images * 2 - 1
+               for seed in range(run["seeds"])]
+    grid = torch.stack(columns, 1).flatten(0, 1)  # row = prompt, column = seed
+    save_samples(grid, out / "t2i_prompt_seed_grid.png", nrow=run["seeds"], pixel_scale=4)
+    wanted = torch.tensor([caption_attributes(p) for p in EXAMPLE_PROMPTS]).repeat_interleave(run["seeds"], 0)
+    right = attribute_accuracy(grid, wanted)["all"]
+    summary = (f"latent diffusion on shapes-captions ({run['overrides']['autoencoder_steps']} autoencoder + "
+               f"{run['budget']['steps'] - run['overrides']['autoencoder_steps']} U-Net steps in {seconds:.0f}s); "
+               f"genzoo.pipeline('text-to-image'), guidance {run['guidance']:g}, {run['steps']} steps: rows are the "
+               f"prompts, columns seeds 0-{run['seeds'] - 1}; all four attributes right in {right:.0%} (the shipped "
+               f"attribute classifier); prompts 1, 7 and 8 name (shape, colour) pairs never seen in training")
+    prompts = "".join(f"<li>{html.escape(p)}</li>" for p in EXAMPLE_PROMPTS)
+    md = (f"## Text to image (pipeline)\n\n{summary}\n\n" + "\n".join(f"{i + 1}. {p}" for i, p in enumerate(EXAMPLE_PROMPTS))
+          + "\n\n![prompt x seed](t2i_prompt_seed_grid.png)\n")
+    body = f"<p>{html.escape(summary)}</p><ol>{prompts}</ol>" + _img(out / "t2i_prompt_seed_grid.png")
+    return md, _section("Text to image: genzoo.pipeline('text-to-image')", body), {"t2i_all_attributes": right}
+
+
+PARTS = {"text to image": text_to_image_part, "text generation": text_generation_part, "diffusion": diffusion_part}
 
 
 def _run_part(name: str, out: Path, run: dict, threads: int | None = None) -> tuple[str, str, dict]:
@@ -149,6 +191,10 @@ def quality_checks(cells: list[dict], parts: dict[str, float]) -> list[tuple[str
     if "text_nll" in parts:
         checks.append(("char GPT on pystdlib", parts["text_nll"] <= FLOORS["text_nll"],
                        f"test {parts['text_nll']:.3f} nats/char (floor: <= {FLOORS['text_nll']})"))
+    if "t2i_all_attributes" in parts:
+        checks.append(("text to image on shapes-captions", parts["t2i_all_attributes"] >= FLOORS["t2i_all_attributes"],
+                       f"{parts['t2i_all_attributes']:.0%} of the prompt x seed grid right on all four attributes "
+                       f"(floor: >= {FLOORS['t2i_all_attributes']:.0%})"))
     if "ddpm_fid" in parts and baseline.get(DDPM_RUN["data"]):
         limit = FLOORS["fid_vs_baseline"] * baseline[DDPM_RUN["data"]]
         checks.append(("DDPM pipeline on digits", parts["ddpm_fid"] <= limit, f"FID-digits {parts['ddpm_fid']:.4g} (floor: <= {limit:.4g})"))
@@ -184,11 +230,11 @@ def run_demo(out: Path = Path("demo"), quick: bool = False) -> Path:
     board_md = board_md.replace("](cells/", "](leaderboard/cells/")
     parts_md, parts_html, part_metrics = [board_md], [_section("Leaderboard subset", board_body)], {}
     if not quick:
-        print("genzoo demo: text generation and diffusion", flush=True)
-        names, runs = ("text generation", "diffusion"), (GPT_RUN, DDPM_RUN)
-        if jobs > 1:  # the two parts side by side, one thread each, as the board's cells
+        print("genzoo demo: text to image, text generation and diffusion", flush=True)
+        names, runs = tuple(PARTS), (T2I_RUN, GPT_RUN, DDPM_RUN)  # the longest first: the others share a worker
+        if jobs > 1:  # the parts side by side, one thread each, as the board's cells
             with ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-                done = list(pool.map(_run_part, names, [out] * 2, runs, [1] * 2))
+                done = list(pool.map(_run_part, names, [out] * len(names), runs, [1] * len(names)))
         else:
             done = [_run_part(name, out, run) for name, run in zip(names, runs)]
         for md, body, metrics in done:
