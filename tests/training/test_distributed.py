@@ -197,3 +197,18 @@ def test_dp_sgd_under_ranks_is_refused_in_one_line(tmp_path):
     r = _run([PY, "-m", "genzoo", *GPT_ARGS, "--out", str(tmp_path / "run"), "--nproc", "2", "--dp-epsilon", "8"])
     assert r.returncode == 2, r.stderr[-2000:]
     assert "error (rank 0): DP-SGD runs in one process" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_the_process_group_is_left_at_exit():
+    """A gloo group still alive at interpreter teardown can abort the process after a good run
+    ("terminate called without an active exception", pytorch/pytorch#190489): init_from_env leaves it
+    from an atexit handler."""
+    code = ("import atexit, torch.distributed as dist; from genzoo.training.distributed import init_from_env; "
+            "w = init_from_env(); assert dist.is_initialized() and w.size == 2; atexit._run_exitfuncs(); "
+            "assert not dist.is_initialized(); print('left')")
+    env = _env(WORLD_SIZE="2", MASTER_ADDR="127.0.0.1", MASTER_PORT=str(_free_port()))
+    ranks = [subprocess.Popen([PY, "-c", code], env={**env, "RANK": str(r), "LOCAL_RANK": str(r)}, text=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE) for r in (0, 1)]
+    for p in ranks:
+        out, err = p.communicate(timeout=120)
+        assert p.returncode == 0 and out.strip() == "left", err[-2000:]
