@@ -269,3 +269,12 @@ def test_a_failing_sampler_warns_and_training_goes_on(tmp_path):
         _, trainer = train(BadSampler, steps=4, out=tmp_path, sample_every=1)
     assert len(record) == 1 and trainer.step == 4 and (tmp_path / "model.safetensors").is_file()
     assert not (tmp_path / "samples").exists()
+
+
+def test_resume_names_only_the_model_settings_that_changed(tmp_path):
+    data, out = gz.load_dataset("moons"), tmp_path / "run"
+    stop = [lambda tr, step, logs: tr.stop() if step == 2 else None]
+    gz.Trainer(gz.build("gaussian", data, n_components=3), data, steps=6, out=out, progress=False, callbacks=stop).fit()
+    with pytest.raises(ConfigError) as info:
+        gz.Trainer(gz.build("gaussian", data, n_components=4), data, steps=6, out=out, progress=False, resume=True).fit()
+    assert 'started with model_config={"n_components": 3}, now model_config={"n_components": 4}' in str(info.value)

@@ -231,6 +231,9 @@ class Trainer:
         ckpt = load_checkpoint(path)
         state = ckpt["state"]
         saved, now = state.get("config", {}), self.run_config()
+        if isinstance(saved.get("model_config"), dict):  # fitted fields are state, not settings (older runs kept them)
+            saved = {**saved, "model_config": {k: v for k, v in saved["model_config"].items()
+                                               if k not in self.model.fitted_config}}
         from ..privacy import check_resume
 
         check_resume(saved, now, path)
@@ -242,8 +245,12 @@ class Trainer:
                               f"steps={self.steps}; steps can only grow: resume with {saved['steps']} or more")
         for key in now:
             if saved.get(key) != now[key] and not (key == "steps" and extended):
-                raise ConfigError(f"{path}: the run was started with {key}={_short(saved.get(key))}, now "
-                                  f"{key}={_short(now[key])}; resume with the same settings or use a new --out")
+                was, new = saved.get(key), now[key]
+                if isinstance(was, dict) and isinstance(new, dict):  # name only the entries that differ
+                    changed = sorted(k for k in was.keys() | new.keys() if was.get(k, _MISSING) != new.get(k, _MISSING))
+                    was, new = ({k: d.get(k, "<absent>") for k in changed} for d in (was, new))
+                raise ConfigError(f"{path}: the run was started with {key}={_short(was)}, now "
+                                  f"{key}={_short(new)}; resume with the same settings or use a new --out")
         shard = None
         if self.sharded is not None:  # whole tensors in the files, shards in the run
             from .fsdp import shard_like as shard
@@ -580,6 +587,9 @@ def _saved_config(out: Path) -> dict[str, Any]:
 
     ckpt = find_checkpoint(out)
     return read_json(ckpt / STATE_NAME).get("config", {}) if ckpt is not None else {}
+
+
+_MISSING = object()
 
 
 def _short(value: Any) -> str:
