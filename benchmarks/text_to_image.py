@@ -37,7 +37,6 @@ from genzoo.metrics import fid_from_features
 from genzoo.plotting import save_samples
 
 
-
 def train(run: Path, extra: list[str], from_checkpoint: bool = False) -> None:
     if (run / "model.safetensors").is_file() or (from_checkpoint and (run / "checkpoint").is_dir()):
         print(f"reusing {run}")

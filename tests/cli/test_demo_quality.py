@@ -1,6 +1,6 @@
 """``make demo`` as a newcomer sees it: the real demo (its own budgets) clears every quality floor.
 
-This runs the whole demo (about 4 minutes on 2 cores): on 8gaussians every family covers all 8
+This runs the whole demo (about 6 minutes on 2 cores): on 8gaussians every family covers all 8
 modes, on digits every trained family beats the Gaussian baseline's FID-digits, the char GPT's test
 loss is Python-like, the text-to-image grid follows its prompts. The floors are ``demo.FLOORS``; the report shows the same checks.
 """

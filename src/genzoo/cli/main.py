@@ -129,8 +129,9 @@ def sample(
     sampler: Optional[str] = typer.Option(None, help="Sampler name (diffusion), e.g. ddim, dpm++2m."),
     guidance_scale: Optional[float] = typer.Option(None, "--guidance-scale"),
     temperature: Optional[float] = typer.Option(None, "--temperature", help="Autoregressive models (gpt, pixelcnn, "
-                                                "...): divide the logits by this before sampling (default 1: the "
-                                                "model's distribution; < 1: sharper, less diverse)."),
+                                                "wavenet, t5): divide the logits by this before sampling; flows: scale "
+                                                "the base noise by it (Glow). Default 1: the model's distribution; "
+                                                "< 1: sharper, less diverse."),
     class_label: Optional[int] = typer.Option(None, "--class-label"),
     base: Optional[Path] = typer.Option(None, "--base", help=BASE_HELP),
     compile_: bool = typer.Option(False, "--compile", help="torch.compile the U-Net (ddpm; inductor): DDIM "
