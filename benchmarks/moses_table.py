@@ -41,12 +41,13 @@ def genzoo(*args: str) -> float:
     return time.perf_counter() - t
 
 
-def seconds_per_step(model: str, data: str, overrides: list[str], batch_size: int | None) -> float:
+def seconds_per_step(model: str, data: str, overrides: list[str], batch_size: int | None,
+                     data_args: list[str] = ()) -> float:
     """Seconds per optimisation step from a 10-step in-process probe (after 2 warm-up steps)."""
     import genzoo as gz
     from genzoo.data import load_dataset
 
-    ds = load_dataset(data)
+    ds = load_dataset(data, **dict(o.split("=", 1) for o in data_args))
     sets = dict(o.split("=", 1) for o in overrides)
     trainer = gz.Trainer(gz.build(model, ds, **sets), ds, steps=2, batch_size=batch_size, progress=False)
     trainer.fit()
@@ -70,6 +71,8 @@ def main(argv=None) -> None:
     p.add_argument("--n-jobs", type=int, default=1)
     p.add_argument("--moses-code", action="store_true", help="also time MOSES' own metric code on the same samples")
     p.add_argument("--set", action="append", default=[], metavar="MODEL:KEY=VALUE", help="a config override, e.g. gpt:n_layer=6")
+    p.add_argument("--data-arg", action="append", default=[], metavar="KEY=VALUE",
+                   help="a dataset option for every model, e.g. selfies=true (genzoo train --data-arg)")
     p.add_argument("--batch-size", action="append", default=[], metavar="MODEL:N", help="e.g. gpt:128 (default: the family's)")
     p.add_argument("--ema-decay", type=float, default=None, help="passed to genzoo train (0: off; short runs)")
     p.add_argument("--score-only", action="store_true", help="rescore DIR/MODEL/samples.smi of an earlier run")
@@ -105,11 +108,13 @@ def main(argv=None) -> None:
             row.update(score(run / "samples.smi", results["data"], a))
             (a.out / "results.json").write_text(json.dumps(results, indent=1, default=float))
             continue
-        per_step = seconds_per_step(model, a.data, overrides[model], batch.get(model))
+        per_step = seconds_per_step(model, a.data, overrides[model], batch.get(model), a.data_arg)
         steps = max(10, int(a.budget_minutes * 60 / per_step))
         cmd = ["train", model, "--data", a.data, "--steps", str(steps), "--out", str(run), "--overwrite", "--no-progress"]
         for o in overrides[model]:
             cmd += ["--set", o]
+        for o in a.data_arg:
+            cmd += ["--data-arg", o]
         if model in batch:
             cmd += ["--batch-size", str(batch[model])]
         if a.ema_decay is not None:

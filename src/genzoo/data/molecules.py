@@ -104,13 +104,25 @@ def _source_smiles(source, split: str) -> tuple[str, ...]:
     return read_smiles_file(*source[1:])[split]
 
 
+def _flag(value, name: str) -> bool:
+    """A yes/no dataset option: a bool, or the strings --data-arg passes ("true"/"false", "1"/"0", ...)."""
+    if isinstance(value, str):
+        if value.lower() in ("1", "true", "yes", "on"):
+            return True
+        if value.lower() in ("0", "false", "no", "off"):
+            return False
+        raise DataError(f"{name}={value!r} must be true or false")
+    return bool(value)
+
+
 def molecule_dataset(name: str, source, split: str, selfies: bool, block_size: int, tokenizer,
                      condition=None) -> MoleculeDataset:
     _check_block(block_size)
+    selfies = _flag(selfies, "selfies")
     prop = mol_condition.check_property(condition)
     smiles = list(_source_smiles(source, split))
     if tokenizer is None:
-        tokenizer = _vocab(source, bool(selfies), prop)
+        tokenizer = _vocab(source, selfies, prop)
     elif not isinstance(tokenizer, Tokenizer):
         raise DataError(f"tokenizer must be a genzoo Tokenizer (the model's), got {tokenizer!r}")
     strings, failed = smiles, 0
@@ -129,7 +141,7 @@ def molecule_dataset(name: str, source, split: str, selfies: bool, block_size: i
     too_long = int((~kept).sum())
     if too_long:
         warnings.warn(f"{name} {split}: skipped {too_long} molecules longer than block_size-2={block_size - 2} tokens")
-    info = {"options": {"selfies": bool(selfies), "block_size": block_size, **({"condition": prop} if prop else {})},
+    info = {"options": {"selfies": selfies, "block_size": block_size, **({"condition": prop} if prop else {})},
             "pad_token_id": tokenizer.pad_token_id,
             "block_size": block_size, "reference": source if isinstance(source, str) else name,
             "curation": {"too_long": too_long, "selfies_failed": failed}}
