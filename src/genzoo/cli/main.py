@@ -340,8 +340,8 @@ def finetune(
                                        "(preference pairs) for dpo, ipo, kto, reward; none for ppo, grpo."),
     method: str = typer.Option("lora", "--method", help="lora, dora, ia3, prompt, adapter (bottleneck) or full; "
                                "dpo, ipo, kto (preference training, LoRA by default) or reward (a reward model); "
-                               "ppo, grpo (online RL on pystdlib prompts with --reward)."),
-    reward: Optional[str] = typer.Option(None, "--reward", help="For ppo, grpo: python-syntax, doctest, model:DIR "
+                               "ppo, grpo (online RL with --reward: pystdlib prompts, or whole molecules for a SMILES GPT)."),
+    reward: Optional[str] = typer.Option(None, "--reward", help="For ppo, grpo: python-syntax, doctest, qed (molecules), model:DIR "
                                          "(a reward model) or MODULE:FUNCTION."),
     set_: Optional[list[str]] = typer.Option(None, "--set", help="Adapter option key=value, e.g. r=8, "
                                              "target_modules=c_attn,c_proj, lora_alpha=16; for dpo/ipo/kto also "

@@ -87,7 +87,12 @@ def _prompts_of(source: str, module: str, kind: str) -> list[tuple[str, str]]:
 def select_prompts(model, reward: str, n: int, max_new_tokens: int, generator: torch.Generator,
                    split: str = "train") -> list[tuple[tuple[str, str], list[int]]]:
     """``((prompt, module), token ids)`` of up to ``n`` pystdlib prompts of ``split`` (docstring prompts
-    for the ``doctest`` reward, else headers) drawn with ``generator`` that leave ``max_new_tokens`` of context."""
+    for the ``doctest`` reward, else headers) drawn with ``generator`` that leave ``max_new_tokens`` of context;
+    for a model trained on molecules, ``n`` empty prompts (the BOS token: whole molecules are sampled)."""
+    from ..data.smiles import molecule_format
+
+    if molecule_format(model.tokenizer) is not None:  # a molecule GPT: every sample starts from BOS
+        return [(("", None), [model.tokenizer.eos_token_id])] * n
     candidates = function_prompts("docstring" if reward == "doctest" else "header", split)
     room = model.config.block_size - max_new_tokens
     selected = []

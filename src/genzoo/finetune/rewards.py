@@ -229,3 +229,6 @@ class ModelReward:
                 ids[i, :len(row)] = torch.tensor(row, dtype=torch.long)
             out += self.model.rewards(ids, torch.tensor([len(r) for r in chunk])).tolist()
         return out
+
+
+from . import mol_rewards  # noqa: E402,F401 - registers qed (molecules)

@@ -1,7 +1,8 @@
 """What ``genzoo finetune BASE --method ppo|grpo --reward NAME --steps N --out DIR`` does (after ``run.py``'s checks).
 
 Online RL on the GPT in ``BASE``: each step draws ``--batch-size`` prompts (pystdlib function headers,
-or docstrings with ``>>>`` examples for ``--reward doctest``; ``prefs_make.select_prompts``), samples
+or docstrings with ``>>>`` examples for ``--reward doctest``; for a GPT trained on molecules the BOS
+token, whole molecules of up to block_size - 1 tokens, e.g. ``--reward qed``; ``prefs_make.select_prompts``), samples
 completions with a seeded ``torch.Generator``, scores them with the reward plug-in (``rewards.py``: a
 failing sample scores 0 and is counted; all failing stops with a one-line error) and updates a LoRA
 adapter with ``grpo.GRPO`` or ``ppo.PPO``; the reference is the base with the adapter disabled.
@@ -82,6 +83,7 @@ def rl_run(base: Path, *, method: str, reward: str | None, overrides: dict[str, 
            overwrite: bool = False) -> dict[str, Any]:
     """Train (see the module docstring); writes ``out`` and returns what ``run.json`` records."""
     import genzoo as gz
+    from ..data.smiles import molecule_format
     from ..plotting import save_loss_curve
     from ..training.logging import MetricsLog, progress_bar
     from ..training.trainer import _save_model_into
@@ -94,7 +96,7 @@ def rl_run(base: Path, *, method: str, reward: str | None, overrides: dict[str, 
     from .rollout import sample_rollout, score
 
     if not reward:
-        raise ConfigError(f"--method {method} needs --reward NAME (python-syntax, doctest, model:DIR or MODULE:FUNCTION)")
+        raise ConfigError(f"--method {method} needs --reward NAME (python-syntax, doctest, qed, model:DIR or MODULE:FUNCTION)")
     rollout_options, config, adapter = split_rl_options(method, overrides)
     steps, batch_size, lr = steps or BUDGET["steps"], batch_size or BUDGET["batch_size"], lr or BUDGET["lr"]
     for name, value in (("--steps", steps), ("--batch-size", batch_size)):
@@ -106,6 +108,8 @@ def rl_run(base: Path, *, method: str, reward: str | None, overrides: dict[str, 
             not hasattr(model, "transformer"):
         raise ConfigError(f"{base} holds a {type(model).__name__} without a tokenizer; --method {method} needs a GPT "
                           "that reads text (trained on a text set, or a transformers GPT-2 with its tokenizer)")
+    if molecule_format(model.tokenizer) is not None and "max_new_tokens" not in overrides:
+        rollout_options["max_new_tokens"] = model.config.block_size - 1  # whole molecules, as the model was trained
     generator = torch.Generator().manual_seed(seed)
     pool = select_prompts(model, reward, rollout_options["prompts"], rollout_options["max_new_tokens"], generator)
     model.peft_base, model.peft_base_fingerprint = str(base), base_fingerprint(model)

@@ -14,6 +14,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..data.smiles import decode_rows, molecule_format
 from .dpo import under_reference
 from .rewards import score_completions
 
@@ -45,7 +46,8 @@ class Rollout:
 def sample_rollout(model, prompts: list[tuple[tuple[str, str], list[int]]], num_generations: int,
                    generator: torch.Generator, **generate_kw: Any) -> Rollout:
     """``num_generations`` sampled completions of each ``((prompt, module), ids)`` (``prefs_make.select_prompts``),
-    drawn with ``generator``; rows of one prompt are consecutive (TRL's group layout)."""
+    drawn with ``generator``; rows of one prompt are consecutive (TRL's group layout). For a model trained on
+    molecules the ``smiles`` column holds each row's molecule (``data.smiles.decode_rows``)."""
     tok, device = model.tokenizer, model.transformer.wte.weight.device
     eos = set(model.generation_config.eos_ids or [tok.eos_token_id])
     rows, texts, starts = [], [], []
@@ -74,8 +76,10 @@ def sample_rollout(model, prompts: list[tuple[tuple[str, str], list[int]]], num_
         positions[i] = (start + torch.arange(length)).clamp(max=width - 1)
         mask[i, :n] = 1.0
     prompt_texts = [p for (p, _), _ in prompts for _ in range(num_generations)]
-    modules = [m for (_, m), _ in prompts for _ in range(num_generations)]
-    return Rollout(ids.to(device), positions.to(device), mask.to(device), prompt_texts, texts, {"modules": modules})
+    columns = {"modules": [m for (_, m), _ in prompts for _ in range(num_generations)]}
+    if molecule_format(tok) is not None:  # the molecule of each row as SMILES (SELFIES decoded) for the reward
+        columns["smiles"] = decode_rows(tok, rows)
+    return Rollout(ids.to(device), positions.to(device), mask.to(device), prompt_texts, texts, columns)
 
 
 def score(rollout: Rollout, reward, name: str) -> Rollout:
