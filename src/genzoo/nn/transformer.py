@@ -108,7 +108,8 @@ def attention_mask(key_valid: Tensor | None, start: int, q_len: int, k_len: int)
 
 
 class CausalSelfAttention(nn.Module):
-    """Multi-head causal self-attention with fused QKV projection (``c_attn``) and output ``c_proj``."""
+    """Multi-head causal self-attention with fused QKV projection (``c_attn``) and output ``c_proj``
+    (``causal=False`` in ``forward``: every position attends to every other, as MDLM's denoiser)."""
 
     def __init__(self, n_embd: int, n_head: int, bias: bool = True, dropout: float = 0.0):
         super().__init__()
@@ -121,7 +122,7 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(dropout)
 
     def forward(self, x: Tensor, *, rotary: tuple[Tensor, Tensor] | None = None, mask: Tensor | None = None,
-                cache: KVCache | None = None, layer: int = 0) -> Tensor:
+                cache: KVCache | None = None, layer: int = 0, causal: bool = True) -> Tensor:
         B, T, C = x.shape
         q, k, v = self.c_attn(x).view(B, T, 3, self.n_head, self.head_dim).permute(2, 0, 3, 1, 4)
         if rotary is not None:
@@ -132,7 +133,7 @@ class CausalSelfAttention(nn.Module):
             k, v = cache.update(layer, k, v)
         dropout = self.dropout if self.training else 0.0
         if mask is None and T > 1 and start == 0:
-            y = F.scaled_dot_product_attention(q, k, v, is_causal=True, dropout_p=dropout)
+            y = F.scaled_dot_product_attention(q, k, v, is_causal=causal, dropout_p=dropout)
         else:  # mask None here means: one query that may see every cached key
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask, dropout_p=dropout)
         y = self.c_proj(y.transpose(1, 2).reshape(B, T, C))
