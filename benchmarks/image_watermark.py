@@ -144,6 +144,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--inner", type=int, default=0, help="Tree-Ring rings 1..INNER left free (0: full disc)")
     ap.add_argument("--steps", type=int, default=50, help="DDIM steps for sampling and for inversion")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--pattern", default="rings", choices=["rings", "rand"], help="Tree-Ring key pattern")
     ap.add_argument("--sweep", help="R:INNER,... ring bands to compare (needs --run)")
     ap.add_argument("--wrong-keys", type=int, default=0, help="score the watermarked samples under this many other keys")
     args = ap.parse_args(argv)
@@ -162,7 +163,7 @@ def main(argv=None) -> dict:
     if args.wrong_keys:
         return wrong_keys(model, args)
     size = model.config.shape[-1]
-    key = TreeRingKey(args.key, args.radius, inner=args.inner)
+    key = TreeRingKey(args.key, args.radius, inner=args.inner, pattern=args.pattern)
     marked = sample_watermarked(model, args.n, key, generator=torch.Generator().manual_seed(args.seed), steps=args.steps)
     clean = model.sample(args.n, generator=torch.Generator().manual_seed(args.seed), sampler="ddim", eta=0.0,
                          steps=args.steps)
@@ -196,7 +197,8 @@ def main(argv=None) -> dict:
                "fid_floor_real_train": fid(train.x[floor_idx], test), "dwt_dct_psnr_db": psnr,
                "mean_abs_pixel_change_tree_ring": float((marked - clean).abs().mean() * 127.5)}
     seconds = {"train": t_train, "sample": t_sample, "detect_all": t_detect, "total": time.time() - t0}
-    results = {"run": str(run), "n": args.n, "key": args.key, "radius": args.radius, "inner": args.inner, "steps": args.steps,
+    results = {"run": str(run), "n": args.n, "key": args.key, "radius": args.radius, "inner": args.inner,
+               "pattern": args.pattern, "steps": args.steps,
                "upsample": up, "attacks": ATTACK_TEXT, "rows": rows, "quality": quality, "seconds": seconds,
                "torch": torch.__version__}
     save_outputs(args.out, results, marked, clean)
@@ -205,17 +207,17 @@ def main(argv=None) -> dict:
 
 def wrong_keys(model, args) -> dict:
     """Detection rate of N watermarked (8-bit) samples under their key and under K other keys."""
-    key = TreeRingKey(args.key, args.radius, inner=args.inner)
+    key = TreeRingKey(args.key, args.radius, inner=args.inner, pattern=args.pattern)
     marked = sample_watermarked(model, args.n, key, generator=torch.Generator().manual_seed(args.seed), steps=args.steps)
     latents = invert(model, from_uint8(to_uint8(marked)), args.steps)
 
     def rate(k: TreeRingKey) -> float:
         return float((score_latents(latents, k)["p_value"] < 0.01).double().mean())
 
-    others = np.array([rate(TreeRingKey(args.key + 1 + j, args.radius, inner=args.inner)) for j in range(args.wrong_keys)])
-    out = {"n": args.n, "radius": args.radius, "inner": args.inner, "own_key_tpr": rate(key), "wrong_keys": args.wrong_keys,
+    others = np.array([rate(TreeRingKey(args.key + 1 + j, args.radius, inner=args.inner, pattern=args.pattern)) for j in range(args.wrong_keys)])
+    out = {"n": args.n, "radius": args.radius, "inner": args.inner, "pattern": args.pattern, "own_key_tpr": rate(key), "wrong_keys": args.wrong_keys,
            "wrong_key_detection_rate": float(others.mean()), "wrong_keys_accepting_half": float((others > 0.5).mean())}
-    (args.out / f"wrong_keys_{args.radius}_{args.inner}.json").write_text(json.dumps(out, indent=1))
+    (args.out / f"wrong_keys_{args.radius}_{args.inner}{'' if args.pattern == 'rings' else '_' + args.pattern}.json").write_text(json.dumps(out, indent=1))
     print(out)
     return out
 
@@ -234,7 +236,7 @@ def sweep(model, args) -> dict:
     out = {"n": args.n, "steps": args.steps, "fid_clean": fid(clean, test), "bands": {}}
     for band in args.sweep.split(","):
         radius, inner = (int(v) for v in band.split(":"))
-        key = TreeRingKey(args.key, radius, inner=inner)
+        key = TreeRingKey(args.key, radius, inner=inner, pattern=args.pattern)
         marked = sample_watermarked(model, args.n, key, generator=gen(), steps=args.steps)
         wm8 = to_uint8(marked)
         row = {"fid": fid(marked, test), "coefficients": int(key_pattern(key, *model.config.shape[1:])[1].sum())}

@@ -26,21 +26,49 @@ def gen(seed=0):
     return torch.Generator().manual_seed(seed)
 
 
-def test_key_pattern_is_in_the_noise_spectrum_and_nothing_else_changes():
-    key = TreeRingKey(11, radius=3, channel=1)
-    x = watermarked_noise((4, 3, 16, 16), key, gen())
-    plain = torch.randn((4, 3, 16, 16), generator=gen())
-    pattern, mask = key_pattern(key, 16, 16)
+@pytest.mark.parametrize("kind,size", [("rings", 16), ("rand", 16), ("rand", 15)])
+def test_key_pattern_is_in_the_noise_spectrum_and_nothing_else_changes(kind, size):
+    key = TreeRingKey(11, radius=3, channel=1, pattern=kind)
+    x = watermarked_noise((4, 3, size, size), key, gen())
+    plain = torch.randn((4, 3, size, size), generator=gen())
+    pattern, mask = key_pattern(key, size, size)
     assert int(mask.sum()) == 29 and pattern[mask].abs().min() > 0 and (pattern[~mask] == 0).all()
     f, f0 = spectrum(x[:, 1]), spectrum(plain[:, 1])
-    torch.testing.assert_close(f[:, mask], pattern[mask].double().expand(4, -1).to(f.dtype), atol=1e-5, rtol=0)
+    torch.testing.assert_close(f[:, mask], pattern[mask].expand(4, -1), atol=1e-5, rtol=0)  # the noise is real: exact
     torch.testing.assert_close(f[:, ~mask], f0[:, ~mask], atol=1e-5, rtol=0)   # only the disc is rewritten
     assert torch.equal(x[:, [0, 2]], plain[:, [0, 2]])                       # other channels untouched
     assert not torch.allclose(x[:, 1], plain[:, 1])
-    rings = pattern[8, 8:12]  # centre and rings 1..3 along a row: ring 1 includes the centre
-    assert rings[0] == rings[1] and len(set(rings[1:].tolist())) == 3
-    band, band_mask = key_pattern(TreeRingKey(11, radius=3, inner=1), 16, 16)  # rings 2..3 only
-    assert int(band_mask.sum()) == 29 - 5 and not (band_mask[7:10, 8].any() or band_mask[8, 7:10].any()) and torch.equal(band[band_mask], pattern[band_mask])
+    c = size // 2
+    if kind == "rings":
+        rings = pattern[c, c:c + 4]  # centre and rings 1..3 along a row: ring 1 includes the centre
+        assert rings[0] == rings[1] and len(set(rings[1:].tolist())) == 3 and (pattern.imag == 0).all()
+    else:  # a value per coefficient, conjugate-symmetric about the centre
+        assert len(set(pattern[mask].tolist())) == 1 + (29 - 1) // 2 * 2 and pattern[c, c].imag == 0
+        torch.testing.assert_close(pattern[c + 1, c + 2], pattern[c - 1, c - 2].conj())
+    band, band_mask = key_pattern(TreeRingKey(11, radius=3, inner=1, pattern=kind), size, size)  # rings 2..3 only
+    assert int(band_mask.sum()) == 29 - 5 and not (band_mask[c - 1:c + 2, c].any() or band_mask[c, c - 1:c + 2].any())
+    assert torch.equal(band[band_mask], pattern[band_mask])
+
+
+def test_rand_keys_differ_per_coefficient_and_are_named_apart():
+    rings, rand = TreeRingKey(11), TreeRingKey(11, pattern="rand")
+    assert rings.key_id != rand.key_id and rings.key_id == TreeRingKey(11, pattern="rings").key_id
+    p = key_pattern(rand, 16, 16)[0]
+    assert 0.6 < float(p[p != 0].abs().pow(2).mean()) < 1.6  # white-noise scale
+    with pytest.raises(ConfigError, match="watermark pattern must be one of rings, rand"):
+        TreeRingKey(1, pattern="square")
+
+
+@pytest.mark.parametrize("kind", ["rings", "rand"])
+def test_wrong_keys_on_a_perfectly_inverted_watermark(kind):
+    """Noise watermarked with one key, scored under 200 others (the inversion exact): a rings key is 4
+    numbers and the chi-square test accepts many wrong ones; a rand key's 49 values keep them near alpha."""
+    latents = watermarked_noise((20, 1, 16, 16), TreeRingKey(3, pattern=kind), gen(2))
+    own = score_latents(latents, TreeRingKey(3, pattern=kind))["p_value"]
+    wrong = torch.stack([score_latents(latents, TreeRingKey(k, pattern=kind))["p_value"] for k in range(100, 300)])
+    assert (own < 1e-6).all()
+    rate = float((wrong < 0.01).double().mean())
+    assert (rate < 0.03) if kind == "rand" else (rate > 0.1), rate
 
 
 def test_p_value_is_calibrated_on_gaussian_noise():
@@ -102,21 +130,23 @@ def run_dir(model, tmp_path_factory):
     return d
 
 
-def test_cli_sample_watermarked_then_detect_json(run_dir, tmp_path, capsys):
+@pytest.mark.parametrize("kind", ["rings", "rand"])
+def test_cli_sample_watermarked_then_detect_json(run_dir, tmp_path, capsys, kind):
     out = tmp_path / "wm"
-    code, stdout, err = cli(["sample", str(run_dir), "-n", "3", "--watermark-key", "5", "--out", str(out)], capsys)
+    code, stdout, err = cli(["sample", str(run_dir), "-n", "3", "--watermark-key", "5", "--watermark-pattern", kind,
+                             "--out", str(out)], capsys)
     assert code == 0 and sorted(p.name for p in out.iterdir()) == ["000000.png", "000001.png", "000002.png"], err
     code, stdout, err = cli(["sample", str(run_dir), "-n", "2", "--seed", "1", "--out", str(tmp_path / "c.safetensors")], capsys)
     assert code == 0, err
     for image, key, expect in ((out, 5, [True] * 3), (out, 6, [False] * 3), (tmp_path / "c.safetensors", 5, [False] * 2)):
         code, stdout, err = cli(["watermark", "detect", str(run_dir), "--key", str(key), "--image", str(image),
-                                 "--steps", str(STEPS), "--json"], capsys)
+                                 "--steps", str(STEPS), "--pattern", kind, "--json"], capsys)
         assert code == 0, err
         rows = [json.loads(line) for line in stdout.splitlines()]
         assert [r["watermarked"] for r in rows] == expect, rows
         assert all({"image", "distance", "p_value", "watermarked"} <= set(r) for r in rows)
     code, stdout, _ = cli(["watermark", "detect", str(run_dir), "--key", "5", "--image", str(out / "000000.png"),
-                           "--steps", str(STEPS)], capsys)
+                           "--steps", str(STEPS), "--pattern", kind], capsys)
     assert code == 0 and "000000.png: watermarked: distance = " in stdout
 
 
@@ -132,7 +162,8 @@ def test_cli_image_errors_are_one_line(run_dir, tmp_path, capsys):
              (["--image", str(tmp_path / "notes.png"), "--text-file", str(tmp_path / "t.txt")], "exactly one"),
              ([], "exactly one"),
              (["--image", str(tmp_path / "notes.png"), "--radius", "9"], "does not fit"),
-             (["--image", str(tmp_path / "notes.png"), "--key", "-2"], "key")]
+             (["--image", str(tmp_path / "notes.png"), "--key", "-2"], "key"),
+             (["--image", str(tmp_path / "notes.png"), "--pattern", "dots"], "pattern must be one of rings, rand")]
     for extra, match in cases:
         args = ["watermark", "detect", str(run_dir), *(["--key", "1"] if "--key" not in extra else []), *extra]
         code, _, err = cli(args, capsys)

@@ -149,6 +149,8 @@ def sample(
     watermark_radius: int = typer.Option(4, "--watermark-radius", help="Tree-Ring ring radius R (Fourier bins)."),
     watermark_inner: int = typer.Option(0, "--watermark-inner", help="Tree-Ring: leave rings 1..INNER free "
                                         "(0: the paper's full disc; larger: less quality cost, less robust)."),
+    watermark_pattern: str = typer.Option("rings", "--watermark-pattern", help="Tree-Ring key: rings (one value per "
+                                          "ring, rotation-invariant) or rand (a value per coefficient: wrong keys do not match)."),
     condition: Optional[list[str]] = typer.Option(None, "--condition", help="Tables: COLUMN=VALUE every row must have (repeatable). "
                                               "Molecules (--out FILE.smi): the property bin of a GPT trained with --data-arg condition=qed, e.g. qed=high."),
 ):
@@ -168,7 +170,7 @@ def sample(
     if watermark_key is not None:
         from ..safety.tree_ring import TreeRingKey
 
-        kw["watermark"] = TreeRingKey(watermark_key, watermark_radius, inner=watermark_inner)
+        kw["watermark"] = TreeRingKey(watermark_key, watermark_radius, inner=watermark_inner, pattern=watermark_pattern)
     written = sample_run(run, n=n, seed=seed, out=out, base=base, c2pa=(c2pa_cert, c2pa_key), condition=condition, **kw)
     if written is not None:
         typer.echo(f"wrote {written}")

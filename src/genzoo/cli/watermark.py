@@ -35,6 +35,7 @@ def detect_cmd(
                                          ".safetensors to score for the Tree-Ring watermark of a diffusion RUN."),
     radius: int = typer.Option(4, "--radius", help="Tree-Ring ring radius R used at sampling (--watermark-radius)."),
     inner: int = typer.Option(0, "--inner", help="Tree-Ring inner radius used at sampling (--watermark-inner)."),
+    pattern: str = typer.Option("rings", "--pattern", help="Tree-Ring key pattern used at sampling (--watermark-pattern)."),
     steps: int = typer.Option(50, "--steps", help="DDIM inversion steps (Tree-Ring)."),
     alpha: float = typer.Option(0.01, "--alpha", help="Tree-Ring: call an image watermarked when p < alpha."),
     gamma: float = typer.Option(0.25, "--gamma", help=GAMMA_HELP),
@@ -48,7 +49,9 @@ def detect_cmd(
     if (text_file is None) == (image is None):
         raise ConfigError("give exactly one of --text-file (text watermark) or --image (Tree-Ring image watermark)")
     if image is not None:
-        return detect_images(run, key, image, radius, inner, steps, alpha, as_json)
+        from ..safety.tree_ring import TreeRingKey
+
+        return detect_images(run, TreeRingKey(key, radius, inner=inner, pattern=pattern), image, steps, alpha, as_json)
     from ..pipelines.text_generation import _load_model
     from ..safety import detect
 
@@ -69,14 +72,12 @@ def detect_cmd(
                    f"({res['green']} green of {res['scored']} scored tokens)")
 
 
-def detect_images(run: Path, key: int, image: Path, radius: int, inner: int, steps: int, alpha: float,
-                  as_json: bool) -> None:
+def detect_images(run: Path, tr_key, image: Path, steps: int, alpha: float, as_json: bool) -> None:
     """Tree-Ring detection of every image under ``image`` with the diffusion model in ``run``."""
     import genzoo as gz
     from ..safety.image_files import read_images
-    from ..safety.tree_ring import TreeRingKey, check_model, detect
+    from ..safety.tree_ring import check_model, detect
 
-    tr_key = TreeRingKey(key, radius, inner=inner)
     if steps < 1:
         raise ConfigError(f"--steps must be a positive number of DDIM inversion steps, got {steps}")
     model = gz.load(run)

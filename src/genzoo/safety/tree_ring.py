@@ -1,6 +1,6 @@
 """Tree-Ring image watermark (Wen, Kirchenbauer, Geiping & Goldstein, NeurIPS 2023), ``Tree-Ring_Rings``.
 
-Key. In one channel ``c`` of the initial DDIM noise ``x_T`` the centred, orthonormal 2-D Fourier
+Key (``pattern="rings"``). In one channel ``c`` of the initial DDIM noise ``x_T`` the centred, orthonormal 2-D Fourier
 transform ``F = fftshift(fft2(x_T[c]))`` (centre ``k0 = (H//2, W//2)``, ``E|F_k|^2 = 1`` for unit white
 noise) is overwritten inside the disc ``|k - k0| <= R`` by a pattern constant on concentric rings:
 ring ``r = 1..R`` holds ``{k : r - 1 < |k - k0| <= r}`` (ring 1 includes the centre), each with one
@@ -28,9 +28,13 @@ class-conditional models), take ``Y = fftshift(fft2(y[c]))`` and
   (``scipy.stats.ncx2.cdf``): small when ``Y`` sits closer to the key than chance allows.
 
 An image is called watermarked when ``p < alpha`` (0.01 by default). H0 is "Gaussian noise in the
-mask", so an image watermarked with *another* key also rejects it fairly often: a rings key is only
-R real numbers, and on the digits16 model of ``benchmarks/image_watermark.py`` (R = 4) 20.6 % of
-(watermarked image, wrong key) pairs score p < 0.01 (docs/image_watermark.md). Clean images do not. A blank (constant) image or a
+mask", so an image watermarked with *another* rings key also rejects it often: a rings key is only R
+real numbers (58 % of wrong keys accepted even on exactly inverted noise; 20.6 % on the digits16 model
+of ``benchmarks/image_watermark.py``, R = 4). ``pattern="rand"`` (the paper's Tree-Ring_Rand) writes an
+independent complex Gaussian into every coefficient of the mask, as white noise would hold there
+(conjugate-symmetric, the centre real): a wrong key is then just more noise, and on the same model
+0.005 % of (image, wrong key) pairs are accepted while the own key still detects all 200 images
+(docs/image_watermark.md); it gives up the rings' rotation invariance. Clean images are rejected either way. A blank (constant) image or a
 degenerate inversion (sigma^2 ~ 0) is never called watermarked (p = 1).
 
 Small images: a 16x16 channel has 256 coefficients; the default radius 4 marks 49 of them (1 + 48,
@@ -51,6 +55,7 @@ from ..utils import randn
 DEFAULT_RADIUS = 4
 DEFAULT_INVERSION_STEPS = 50
 DEFAULT_ALPHA = 0.01
+PATTERNS = ("rings", "rand")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -61,6 +66,7 @@ class TreeRingKey:
     radius: int = DEFAULT_RADIUS
     channel: int = 0
     inner: int = 0  # rings 1..inner left free (0: the paper's full disc, centre included)
+    pattern: str = "rings"  # "rings" (Tree-Ring_Rings, rotation-invariant) or "rand" (Tree-Ring_Rand, key-specific)
 
     def __post_init__(self) -> None:
         if isinstance(self.key, bool) or not isinstance(self.key, int) or not 0 <= self.key < 2**63:
@@ -69,12 +75,15 @@ class TreeRingKey:
             raise ConfigError(f"watermark radius must be an integer >= 1, got {self.radius!r}")
         if isinstance(self.inner, bool) or not isinstance(self.inner, int) or not 0 <= self.inner < self.radius:
             raise ConfigError(f"watermark inner radius must be an integer in [0, radius), got {self.inner!r}")
+        if self.pattern not in PATTERNS:
+            raise ConfigError(f"watermark pattern must be one of {', '.join(PATTERNS)}, got {self.pattern!r}")
 
     @property
     def key_id(self) -> str:
         """A public id of this key for provenance manifests: 16 hex digits of a SHA-256 of the key and its
         ring geometry. It names the key without revealing it (the key cannot be recovered from it)."""
         text = f"genzoo/tree-ring/{self.key}/{self.radius}/{self.inner}/{self.channel}"
+        text += "" if self.pattern == "rings" else f"/{self.pattern}"
         return "tree-ring:" + hashlib.sha256(text.encode()).hexdigest()[:16]
 
     def check_shape(self, shape) -> tuple[int, int, int]:
@@ -99,13 +108,27 @@ def ring_index(h: int, w: int) -> Tensor:
 
 
 def key_pattern(key: TreeRingKey, h: int, w: int) -> tuple[Tensor, Tensor]:
-    """(pattern, mask): the (H, W) real ring pattern and the boolean mask of rings ``inner < r <= R``
-    (the disc ``|k - k0| <= R`` for ``inner = 0``) in the centred spectrum."""
+    """(pattern, mask): the (H, W) complex key pattern and the boolean mask of rings ``inner < r <= R``
+    (the disc ``|k - k0| <= R`` for ``inner = 0``) in the centred spectrum. ``rings``: one real
+    N(0, 1) value per ring; ``rand``: an independent complex Gaussian per coefficient (E|kappa|^2 = 1, as
+    white noise), conjugate-symmetric about the centre so the noise stays real, the centre real."""
     rings = ring_index(h, w).clamp(min=1)  # the centre belongs to ring 1, as in the paper's circle masks
     mask = (rings > key.inner) & (rings <= key.radius)
-    values = torch.randn(key.radius + 1, generator=torch.Generator().manual_seed(key.key), dtype=torch.float64)
-    pattern = torch.where(mask, values[rings.clamp(max=key.radius)], torch.zeros((), dtype=torch.float64))
-    return pattern.float(), mask
+    generator = torch.Generator().manual_seed(key.key)
+    if key.pattern == "rings":
+        values = torch.randn(key.radius + 1, generator=generator, dtype=torch.float64)
+        full = values[rings.clamp(max=key.radius)].to(torch.complex128)
+    else:
+        g = torch.randn(2, h, w, generator=generator, dtype=torch.float64) / 2 ** 0.5
+        ky = torch.arange(h)[:, None] - h // 2
+        kx = torch.arange(w)[None, :] - w // 2
+        half = (ky > 0) | ((ky == 0) & (kx > 0))
+        value = torch.complex(g[0], g[1])
+        mirror = torch.flip(value, (0, 1)).roll((1 - h % 2, 1 - w % 2), (0, 1))  # the value at -k, conjugated below
+        full = torch.where(half, value, mirror.conj())
+        full[h // 2, w // 2] = g[0, h // 2, w // 2] * 2 ** 0.5  # the real centre coefficient, N(0, 1)
+    pattern = torch.where(mask, full, torch.zeros((), dtype=torch.complex128))
+    return pattern, mask
 
 
 def spectrum(x: Tensor) -> Tensor:
@@ -170,14 +193,14 @@ def score_latents(latents: Tensor, key: TreeRingKey) -> dict[str, Tensor]:
     pattern, mask = key_pattern(key, h, w)
     y = latents[:, key.channel].double()
     f = spectrum(y)
-    diff = f[:, mask] - pattern[mask].double()
+    diff = f[:, mask] - pattern[mask]
     distance = diff.abs().mean(1)
     sigma2 = y.pow(2).mean((1, 2))  # = mean |Y_k|^2 over the whole spectrum (Parseval)
     ky = torch.arange(h)[:, None] - h // 2
     kx = torch.arange(w)[None, :] - w // 2
     half = ((ky > 0) | ((ky == 0) & (kx > 0)))[mask]       # one of each conjugate pair
     centre = ((ky == 0) & (kx == 0))[mask]
-    kappa2 = pattern[mask].double() ** 2
+    kappa2 = pattern[mask].abs() ** 2
     eta = (2 * (diff.abs() ** 2)[:, half].sum(1) + (diff.real ** 2)[:, centre].sum(1)) / sigma2.clamp(min=1e-30)
     lam = (2 * kappa2[half].sum() + kappa2[centre].sum()) / sigma2.clamp(min=1e-30)
     df = 2 * int(half.sum()) + int(centre.sum())
