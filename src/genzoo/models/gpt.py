@@ -39,7 +39,7 @@ from ..nn.transformer import Block, KVCache, Rotary, init_gpt_weights, make_norm
 from ..nn.transformer import attention_mask as build_attention_mask
 from ..registry import register_model
 from ..utils import model_device, unpack_batch
-from .lm_files import LanguageModelFiles
+from .lm_files import LanguageModelFiles, token_row_config
 
 
 
@@ -123,14 +123,9 @@ class GPT(LanguageModelFiles, GenerativeModel):
     # --- building -------------------------------------------------------------------------
     @classmethod
     def config_for_data(cls, data, **overrides: Any) -> GPTConfig:
-        values: dict[str, Any] = {}
-        if data is not None:
-            if data.vocab_size is not None:
-                values["vocab_size"] = data.vocab_size
-            if data.shape:
-                values["block_size"] = int(data.shape[0])
-            if data.info.get("pad_token_id") is not None:  # padded one-example rows (genzoo.data.molecules)
-                values["pad_token_id"] = int(data.info["pad_token_id"])
+        values = token_row_config(data)
+        if data is not None and data.info.get("pad_token_id") is not None:  # padded one-example rows (data.molecules)
+            values["pad_token_id"] = int(data.info["pad_token_id"])
         return cls.config_class.from_dict({**values, **overrides})
 
     @classmethod

@@ -13,6 +13,17 @@ from ..generation import GENERATION_CONFIG_NAME, GenerationConfig
 TOKENIZER_NAME = "tokenizer.json"
 
 
+def token_row_config(data) -> dict[str, Any]:
+    """``vocab_size`` and ``block_size`` of a text dataset (rows of token ids), as config values."""
+    values: dict[str, Any] = {}
+    if data is not None:
+        if data.vocab_size is not None:
+            values["vocab_size"] = data.vocab_size
+        if data.shape:
+            values["block_size"] = int(data.shape[0])
+    return values
+
+
 class LanguageModelFiles:
     """Mixin for a ``GenerativeModel`` with ``config.vocab_size``, ``tokenizer`` and ``generation_config``."""
 

@@ -38,6 +38,7 @@ from ..model import GenerativeModel, ModelConfig
 from ..nn.transformer import Block, init_gpt_weights, make_norm
 from ..registry import register_model
 from ..utils import model_device, unpack_batch
+from .lm_files import token_row_config
 
 
 @dataclass
@@ -88,13 +89,7 @@ class MDLM(GenerativeModel):
 
     @classmethod
     def config_for_data(cls, data, **overrides: Any) -> MDLMConfig:
-        values: dict[str, Any] = {}
-        if data is not None:
-            if data.vocab_size is not None:
-                values["vocab_size"] = data.vocab_size
-            if data.shape:
-                values["block_size"] = int(data.shape[0])
-        return MDLMConfig.from_dict({**values, **overrides})
+        return MDLMConfig.from_dict({**token_row_config(data), **overrides})
 
     @classmethod
     def contract_fixture(cls):
