@@ -64,3 +64,25 @@ def test_bad_input_is_one_line_error(tmp_path, capsys):
     assert code == 2 and err.startswith("error: ") and "0 valid SMILES of 2" in err and "Traceback" not in err
     with pytest.raises(DataError, match="no split 'valid'"):
         load_dataset("moses-small", split="valid")
+
+
+def test_selfies_are_encoded_once_and_then_read_from_the_disk_cache(tmp_path, monkeypatch):
+    from genzoo.data import molecules
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.setattr(molecules, "SELFIES_CACHE_MIN", 0)
+    path = write(tmp_path, MOLS * 2)
+    calls = []
+    real = molecules.smiles_to_selfies
+    monkeypatch.setattr(molecules, "smiles_to_selfies", lambda s: calls.append(len(s)) or real(s))
+    molecules._selfies_of.cache_clear()
+    molecules._vocab.cache_clear()
+    first = load_dataset(f"smiles:{path}", selfies=True, block_size=48)
+    assert calls == [43]  # the train split once: the vocabulary and the rows share it
+    assert len(list((tmp_path / "cache" / "genzoo").glob("selfies-*.json"))) == 1
+    molecules._selfies_of.cache_clear()
+    molecules._vocab.cache_clear()
+    monkeypatch.setattr(molecules, "smiles_to_selfies", lambda s: pytest.fail("encoded again"))
+    again = load_dataset(f"smiles:{path}", selfies=True, block_size=48)
+    assert torch.equal(first.x, again.x) and first.smiles == again.smiles
+    assert all(decode_rows(first.tokenizer, first.x[:5].long()))  # rows decode back to molecules

@@ -80,29 +80,22 @@ def function_pairs(source: str, module: str) -> list[dict]:
 def all_pairs() -> tuple[dict, ...]:
     """Every pair of the standard library's files, in file order (parsed once, ~10 s, then read from
     ``~/.cache/genzoo/`` under a key of the Python version and the files' paths and sizes)."""
+    from .disk_cache import cached_json
     from .text import stdlib_files
 
     root = sysconfig.get_paths()["stdlib"]
     files = stdlib_files(root)
     key = hashlib.sha256(json.dumps([platform.python_version(), root, CACHE_VERSION] +
                                     [(rel, os.path.getsize(os.path.join(root, rel))) for rel in files]).encode()).hexdigest()[:16]
-    cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "genzoo" / f"pystdlib-summaries-{key}.json"
-    try:
-        return tuple(json.loads(cache.read_text()))
-    except (OSError, ValueError):
-        pass
-    found = []
-    for rel in files:
-        source = Path(root, rel).read_bytes().decode("utf-8", errors="replace")
-        found += function_pairs(source, rel[:-3].replace("/", ".").removesuffix(".__init__"))
-    try:  # atomic: a reader never sees half a file
-        cache.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_name(f".{cache.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(found))
-        os.replace(tmp, cache)
-    except OSError:
-        pass  # a read-only home: parse again next time
-    return tuple(found)
+
+    def parse() -> list[dict]:
+        found = []
+        for rel in files:
+            source = Path(root, rel).read_bytes().decode("utf-8", errors="replace")
+            found += function_pairs(source, rel[:-3].replace("/", ".").removesuffix(".__init__"))
+        return found
+
+    return tuple(cached_json(f"pystdlib-summaries-{key}.json", parse))
 
 
 @functools.lru_cache(maxsize=4)

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import functools
 import gzip
+import hashlib
 import importlib.util
 import warnings
 from pathlib import Path
@@ -86,10 +87,29 @@ def _check_block(block_size) -> None:
         raise DataError(f"block_size must be an integer >= 3 (EOS, a token, EOS), got {block_size!r}")
 
 
+SELFIES_CACHE_MIN = 50_000  # splits at least this large keep their SELFIES in the disk cache
+
+
+@functools.lru_cache(maxsize=4)
+def _selfies_of(source, split: str) -> tuple[str | None, ...]:
+    """SELFIES of a split's SMILES (None where the encoder refuses), encoded once per process and kept in
+    ``~/.cache/genzoo/`` under a hash of the SMILES and the selfies version (the full MOSES train split
+    takes ~7 CPU-minutes to encode; the cache file is ~0.2 GB)."""
+    import selfies as sf
+
+    from .disk_cache import cached_json
+
+    smiles = _source_smiles(source, split)
+    key = hashlib.sha256("\n".join((sf.__version__, *smiles)).encode()).hexdigest()[:16]
+    if len(smiles) < SELFIES_CACHE_MIN:  # quick enough to encode again; keeps small sets out of the cache
+        return tuple(smiles_to_selfies(list(smiles)))
+    return tuple(cached_json(f"selfies-{key}.json", lambda: smiles_to_selfies(list(smiles))))
+
+
 @functools.lru_cache(maxsize=4)
 def _vocab(source, selfies: bool, prop: str | None = None) -> Tokenizer:
     train = _source_smiles(source, "train")
-    strings = [t for t in smiles_to_selfies(list(train)) if t is not None] if selfies else list(train)
+    strings = [t for t in _selfies_of(source, "train") if t is not None] if selfies else list(train)
     return build_tokenizer(strings, selfies, mol_condition.all_tokens(prop))
 
 
@@ -127,7 +147,7 @@ def molecule_dataset(name: str, source, split: str, selfies: bool, block_size: i
         raise DataError(f"tokenizer must be a genzoo Tokenizer (the model's), got {tokenizer!r}")
     strings, failed = smiles, 0
     if selfies:  # .smiles stays aligned with the rows
-        pairs = [(s, t) for s, t in zip(smiles, smiles_to_selfies(smiles)) if t is not None]
+        pairs = [(s, t) for s, t in zip(smiles, _selfies_of(source, split)) if t is not None]
         failed = len(smiles) - len(pairs)
         smiles, strings = [s for s, _ in pairs], [t for _, t in pairs]
     x, kept = encode_rows(tokenizer, strings, block_size - (prop is not None))
