@@ -15,6 +15,7 @@ drops the leading EOS, cuts at the next EOS and fuses the tokens back into a str
 """
 from __future__ import annotations
 
+import inspect
 import re
 
 import numpy as np
@@ -148,10 +149,10 @@ def smiles_to_selfies(smiles: list[str]) -> list[str | None]:
 
 @torch.no_grad()
 def sample_smiles(model, tokenizer: Tokenizer, n: int, generator: torch.Generator | None = None,
-                  batch_size: int = 500, temperature: float = 1.0, condition: str | None = None) -> list[str]:
+                  batch_size: int = 500, temperature: float = 1.0, condition: str | None = None, **sample_kw) -> list[str]:
     """``n`` SMILES from a model trained on molecule rows, drawn ``batch_size`` at a time with one
     generator (same seed, same list). A GPT stops each row at its EOS (``generate``); any other
-    family draws whole rows with ``model.sample``. ``condition`` ("qed=high"): a GPT trained with
+    family draws whole rows with ``model.sample`` (given ``sample_kw``, e.g. ``steps``). ``condition`` ("qed=high"): a GPT trained with
     ``condition=qed`` continues ``[EOS, <|qed=high|>]`` (``mol_condition.py``)."""
     if n <= 0:
         raise ConfigError(f"the number of molecules must be positive, got {n}")
@@ -182,8 +183,10 @@ def sample_smiles(model, tokenizer: Tokenizer, n: int, generator: torch.Generato
             rows = model.generate(first.to(model_device(model)), None, generator=generator, do_sample=True,
                                   max_new_tokens=model.config.block_size - first.shape[1], temperature=temperature,
                                   eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)
-        else:
-            rows = model.sample(b, generator=generator)
+        else:  # the family's own sampler; its options (e.g. steps, and temperature where it takes one)
+            takes = inspect.signature(model.sample).parameters
+            kw = {**sample_kw, **({"temperature": temperature} if "temperature" in takes and temperature != 1.0 else {})}
+            rows = model.sample(b, generator=generator, **kw)
         out += decode_rows(tokenizer, rows.long().cpu())
     return out
 

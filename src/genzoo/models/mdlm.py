@@ -21,8 +21,11 @@ positions are revealed matters, and as the steps shrink that order is a uniform 
 one position revealed at a time — the any-order autoregressive sampler, exact for the model (Ou et al.
 2024). ``sample`` draws that order per row and reveals ``L / sample_steps`` positions per network call:
 ``sample_steps = L`` (the default) is the exact one-at-a-time sampler; fewer steps are faster and draw the
-positions of a step independently (the parallel-decoding error of few-step MDLM). ``temperature`` scales
-the logits; revealed tokens never change; one seeded ``torch.Generator`` draws everything.
+positions of a step independently (the parallel-decoding error of few-step MDLM). ``order="confidence"``
+(``sample_order``) reveals instead the masked positions whose drawn token has the highest probability
+(MaskGIT, Chang et al. 2022; LLaDA's low-confidence remasking, Nie et al. 2025): no longer the model's
+distribution, usually more valid samples from an under-trained model. ``temperature`` scales the logits;
+revealed tokens never change; one seeded ``torch.Generator`` draws everything.
 """
 from __future__ import annotations
 
@@ -41,6 +44,9 @@ from ..utils import model_device, unpack_batch
 from .lm_files import token_row_config
 
 
+ORDERS = ("random", "confidence")
+
+
 @dataclass
 class MDLMConfig(ModelConfig):
     vocab_size: int = 256
@@ -51,6 +57,7 @@ class MDLMConfig(ModelConfig):
     dropout: float = 0.0
     t_min: float = 1e-3  # training times t are drawn in [t_min, 1]: the weight 1/t stays finite
     sample_steps: int | None = None  # network calls per sample; default: block_size (one token each, exact)
+    sample_order: str = "random"  # "random" (exact for the model) or "confidence" (MaskGIT-style, surest first)
 
     def __post_init__(self):
         checks = [
@@ -61,6 +68,7 @@ class MDLMConfig(ModelConfig):
             (0.0 <= self.dropout < 1.0, f"dropout must be in [0, 1), got {self.dropout}"),
             (0.0 < self.t_min < 1.0, f"t_min must be in (0, 1), got {self.t_min}"),
             (self.sample_steps is None or self.sample_steps >= 1, f"sample_steps must be >= 1, got {self.sample_steps}"),
+            (self.sample_order in ORDERS, f"sample_order must be one of {', '.join(ORDERS)}, got {self.sample_order!r}"),
         ]
         for ok, message in checks:
             if not ok:
@@ -151,10 +159,14 @@ class MDLM(GenerativeModel):
     # --- sampling -------------------------------------------------------------------------------
     @torch.no_grad()
     def sample(self, n: int, *, generator: torch.Generator | None = None, steps: int | None = None,
-               temperature: float = 1.0, **kw: Any) -> Tensor:
-        """``n`` rows (n, L): a random order per row, ``L / steps`` positions revealed per step (module docstring)."""
+               temperature: float = 1.0, order: str | None = None, **kw: Any) -> Tensor:
+        """``n`` rows (n, L), ``L / steps`` positions revealed per step (module docstring), in a random order
+        per row or, ``order="confidence"``, the still-masked positions whose drawn token is most probable first."""
         if not temperature > 0:
             raise ConfigError(f"temperature must be > 0, got {temperature}")
+        order = order or self.config.sample_order
+        if order not in ORDERS:
+            raise ConfigError(f"order must be one of {', '.join(ORDERS)}, got {order!r}")
         L, device = self.config.block_size, model_device(self)
         T = min(int(steps or self.config.sample_steps or L), L)
         gen_device = generator.device if generator is not None else torch.device("cpu")
@@ -162,7 +174,12 @@ class MDLM(GenerativeModel):
         step_of = rank * T // L  # position j is revealed at step step_of[:, j] (each step reveals L/T a row)
         z = torch.full((n, L), self.mask_id, dtype=torch.long, device=device)
         for k in range(T):
-            probs = torch.softmax(self(z).float() / temperature, -1).flatten(0, 1)
-            draw = torch.multinomial(probs.to(gen_device), 1, generator=generator).view(n, L).to(device)
-            z = torch.where(step_of == k, draw, z)
+            probs = torch.softmax(self(z).float() / temperature, -1)
+            draw = torch.multinomial(probs.flatten(0, 1).to(gen_device), 1, generator=generator).view(n, L).to(device)
+            reveal = step_of == k
+            if order == "confidence":  # as many as the random order would reveal, the surest first
+                confidence = probs.gather(2, draw[..., None])[..., 0].masked_fill(z != self.mask_id, -1.0)
+                top = confidence.topk(int(reveal[0].sum()), dim=1).indices
+                reveal = torch.zeros_like(reveal).scatter_(1, top, True)
+            z = torch.where(reveal, draw, z)
         return z
