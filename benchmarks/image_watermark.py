@@ -144,7 +144,7 @@ def main(argv=None) -> dict:
     ap.add_argument("--inner", type=int, default=0, help="Tree-Ring rings 1..INNER left free (0: full disc)")
     ap.add_argument("--steps", type=int, default=50, help="DDIM steps for sampling and for inversion")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--pattern", default="rings", choices=["rings", "rand"], help="Tree-Ring key pattern")
+    ap.add_argument("--pattern", default="rand", choices=["rings", "rand"], help="Tree-Ring key pattern")
     ap.add_argument("--sweep", help="R:INNER,... ring bands to compare (needs --run)")
     ap.add_argument("--wrong-keys", type=int, default=0, help="score the watermarked samples under this many other keys")
     args = ap.parse_args(argv)
@@ -299,7 +299,7 @@ def save_outputs(out: Path, results: dict, marked: torch.Tensor, clean: torch.Te
 
 def table(res: dict) -> str:
     q = res["quality"]
-    lines = [f"N = {res['n']} watermarked + {res['n']} clean samples, key {res['key']}, rings {res['inner'] + 1}..{res['radius']}, "
+    lines = [f"N = {res['n']} watermarked + {res['n']} clean samples, key {res['key']}, {res.get('pattern', 'rings')} key on rings {res['inner'] + 1}..{res['radius']}, "
              f"DDIM {res['steps']} steps (sampling and inversion).", "",
              "| attack | Tree-Ring 16x16 AUC / TPR@1%FPR | Tree-Ring 256x256 AUC / TPR@1%FPR | "
              "DWT-DCT 256x256 AUC / TPR@1%FPR | p < 0.01 TPR (FPR): TR-16 / TR-256 / DWT |",

@@ -149,8 +149,8 @@ def sample(
     watermark_radius: int = typer.Option(4, "--watermark-radius", help="Tree-Ring ring radius R (Fourier bins)."),
     watermark_inner: int = typer.Option(0, "--watermark-inner", help="Tree-Ring: leave rings 1..INNER free "
                                         "(0: the paper's full disc; larger: less quality cost, less robust)."),
-    watermark_pattern: str = typer.Option("rings", "--watermark-pattern", help="Tree-Ring key: rings (one value per "
-                                          "ring, rotation-invariant) or rand (a value per coefficient: wrong keys do not match)."),
+    watermark_pattern: str = typer.Option("rand", "--watermark-pattern", help="Tree-Ring key: rand (a value per "
+                                          "coefficient: wrong keys do not match) or rings (one value per ring, the paper's main variant)."),
     condition: Optional[list[str]] = typer.Option(None, "--condition", help="Tables: COLUMN=VALUE every row must have (repeatable). "
                                               "Molecules (--out FILE.smi): the property bin of a GPT trained with --data-arg condition=qed, e.g. qed=high."),
 ):

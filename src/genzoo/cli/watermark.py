@@ -35,7 +35,7 @@ def detect_cmd(
                                          ".safetensors to score for the Tree-Ring watermark of a diffusion RUN."),
     radius: int = typer.Option(4, "--radius", help="Tree-Ring ring radius R used at sampling (--watermark-radius)."),
     inner: int = typer.Option(0, "--inner", help="Tree-Ring inner radius used at sampling (--watermark-inner)."),
-    pattern: str = typer.Option("rings", "--pattern", help="Tree-Ring key pattern used at sampling (--watermark-pattern)."),
+    pattern: str = typer.Option("rand", "--pattern", help="Tree-Ring key pattern used at sampling (--watermark-pattern)."),
     steps: int = typer.Option(50, "--steps", help="DDIM inversion steps (Tree-Ring)."),
     alpha: float = typer.Option(0.01, "--alpha", help="Tree-Ring: call an image watermarked when p < alpha."),
     gamma: float = typer.Option(0.25, "--gamma", help=GAMMA_HELP),

@@ -30,6 +30,7 @@ revealed tokens never change; one seeded ``torch.Generator`` draws everything.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -106,7 +107,18 @@ class MDLM(GenerativeModel):
         return config, (start + torch.arange(6)) % 7  # counting rows
 
     def attach_data(self, data) -> None:
-        self.tokenizer = getattr(data, "tokenizer", None)  # (the run's data gives it back to genzoo sample)
+        self.tokenizer = getattr(data, "tokenizer", None)
+
+    def save_extra(self, path) -> None:
+        if self.tokenizer is not None:  # tokenizer.json: samples decode without the training data
+            self.tokenizer.save(path)
+
+    def load_extra(self, path) -> None:
+        from ..data.tokenizers import Tokenizer
+        from .lm_files import TOKENIZER_NAME
+
+        if (Path(path) / TOKENIZER_NAME).is_file():
+            self.tokenizer = Tokenizer.from_file(Path(path) / TOKENIZER_NAME)
 
     # --- the denoiser -------------------------------------------------------------------------
     def forward(self, z: Tensor) -> Tensor:

@@ -1,4 +1,5 @@
-"""Tree-Ring image watermark (Wen, Kirchenbauer, Geiping & Goldstein, NeurIPS 2023), ``Tree-Ring_Rings``.
+"""Tree-Ring image watermark (Wen, Kirchenbauer, Geiping & Goldstein, NeurIPS 2023): ``Tree-Ring_Rand``
+(the default) and ``Tree-Ring_Rings``.
 
 Key (``pattern="rings"``). In one channel ``c`` of the initial DDIM noise ``x_T`` the centred, orthonormal 2-D Fourier
 transform ``F = fftshift(fft2(x_T[c]))`` (centre ``k0 = (H//2, W//2)``, ``E|F_k|^2 = 1`` for unit white
@@ -66,7 +67,7 @@ class TreeRingKey:
     radius: int = DEFAULT_RADIUS
     channel: int = 0
     inner: int = 0  # rings 1..inner left free (0: the paper's full disc, centre included)
-    pattern: str = "rings"  # "rings" (Tree-Ring_Rings, rotation-invariant) or "rand" (Tree-Ring_Rand, key-specific)
+    pattern: str = "rand"  # "rand" (Tree-Ring_Rand, key-specific; the default) or "rings" (Tree-Ring_Rings)
 
     def __post_init__(self) -> None:
         if isinstance(self.key, bool) or not isinstance(self.key, int) or not 0 <= self.key < 2**63:
