@@ -79,3 +79,13 @@ def test_selfies_flag_takes_the_strings_data_arg_passes(tmp_path):
     assert load_dataset(f"smiles:{path}", selfies="true").info["options"]["selfies"] is True
     with pytest.raises(gz.errors.DataError, match="selfies='maybe' must be true or false"):
         load_dataset(f"smiles:{path}", selfies="maybe")
+
+
+def test_the_qed_reward_on_a_model_that_does_not_make_molecules_is_one_line(tmp_path, capsys):
+    from finetune_helpers import char_gpt_dir
+
+    char_gpt_dir(tmp_path, block_size=32)
+    code, _, err = run_cli(["finetune", tmp_path / "base", "--method", "grpo", "--reward", "qed", "--steps", "1",
+                            "--out", tmp_path / "rl", "--no-progress"], capsys)
+    assert code == 2 and "--reward qed scores molecules" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "rl").exists()

@@ -149,11 +149,13 @@ def smiles_to_selfies(smiles: list[str]) -> list[str | None]:
 
 @torch.no_grad()
 def sample_smiles(model, tokenizer: Tokenizer, n: int, generator: torch.Generator | None = None,
-                  batch_size: int = 500, temperature: float = 1.0, condition: str | None = None, **sample_kw) -> list[str]:
+                  batch_size: int = 500, temperature: float = 1.0, condition: str | None = None, progress: bool = True,
+                  **sample_kw) -> list[str]:
     """``n`` SMILES from a model trained on molecule rows, drawn ``batch_size`` at a time with one
     generator (same seed, same list). A GPT stops each row at its EOS (``generate``); any other
     family draws whole rows with ``model.sample`` (given ``sample_kw``, e.g. ``steps``). ``condition`` ("qed=high"): a GPT trained with
-    ``condition=qed`` continues ``[EOS, <|qed=high|>]`` (``mol_condition.py``)."""
+    ``condition=qed`` continues ``[EOS, <|qed=high|>]`` (``mol_condition.py``).
+    ``progress``: a bar on stderr when there is more than one batch."""
     if n <= 0:
         raise ConfigError(f"the number of molecules must be positive, got {n}")
     if molecule_format(tokenizer) is None:
@@ -169,6 +171,9 @@ def sample_smiles(model, tokenizer: Tokenizer, n: int, generator: torch.Generato
         prompt = [tokenizer.eos_token_id, prompt_id(tokenizer, condition)]
     model.eval()
     out: list[str] = []
+    from ..training.logging import progress_bar
+
+    bar = progress_bar(n, 0, progress and n > batch_size, desc="sample")  # molecules drawn so far
     for start in range(0, n, batch_size):
         b = min(batch_size, n - start)
         if is_gpt:
@@ -188,6 +193,10 @@ def sample_smiles(model, tokenizer: Tokenizer, n: int, generator: torch.Generato
             kw = {**sample_kw, **({"temperature": temperature} if "temperature" in takes and temperature != 1.0 else {})}
             rows = model.sample(b, generator=generator, **kw)
         out += decode_rows(tokenizer, rows.long().cpu())
+        if bar is not None:
+            bar.update(b)
+    if bar is not None:
+        bar.close()
     return out
 
 

@@ -108,6 +108,9 @@ def rl_run(base: Path, *, method: str, reward: str | None, overrides: dict[str, 
             not hasattr(model, "transformer"):
         raise ConfigError(f"{base} holds a {type(model).__name__} without a tokenizer; --method {method} needs a GPT "
                           "that reads text (trained on a text set, or a transformers GPT-2 with its tokenizer)")
+    if reward == "qed" and molecule_format(model.tokenizer) is None:
+        raise ConfigError(f"--reward qed scores molecules; {base} is not a GPT trained on a molecule dataset "
+                          "(moses, moses-small, smiles:PATH)")
     if molecule_format(model.tokenizer) is not None and "max_new_tokens" not in overrides:
         rollout_options["max_new_tokens"] = model.config.block_size - 1  # whole molecules, as the model was trained
     generator = torch.Generator().manual_seed(seed)
