@@ -153,9 +153,9 @@ def sample_smiles(model, tokenizer: Tokenizer, n: int, generator: torch.Generato
                   **sample_kw) -> list[str]:
     """``n`` SMILES from a model trained on molecule rows, drawn ``batch_size`` at a time with one
     generator (same seed, same list). A GPT stops each row at its EOS (``generate``); any other
-    family draws whole rows with ``model.sample`` (given ``sample_kw``, e.g. ``steps``). ``condition`` ("qed=high"): a GPT trained with
-    ``condition=qed`` continues ``[EOS, <|qed=high|>]`` (``mol_condition.py``).
-    ``progress``: a bar on stderr when there is more than one batch."""
+    family draws whole rows with ``model.sample`` (given ``sample_kw``, e.g. ``steps``).
+    ``condition`` ("qed=high"): a GPT trained with ``condition=qed`` continues ``[EOS, <|qed=high|>]``
+    (``mol_condition.py``). ``progress``: a bar on stderr when there is more than one batch."""
     if n <= 0:
         raise ConfigError(f"the number of molecules must be positive, got {n}")
     if molecule_format(tokenizer) is None:
