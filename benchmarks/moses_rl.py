@@ -27,10 +27,12 @@ def score(smi: Path) -> dict:
 
     smiles = smi.read_text().split("\n")[:-1]
     m = gz.metrics.molecules(smiles, reference="moses")
-    from rdkit import Chem, RDLogger
+    from rdkit import RDLogger
+
+    from genzoo.metrics._chem import get_mol
 
     RDLogger.DisableLog("rdApp.*")
-    valid = [s for s in smiles if s and Chem.MolFromSmiles(s) is not None]
+    valid = [s for s in smiles if get_mol(s) is not None]
     qed = values("qed", valid)
     return {**{k: m[k] for k in KEYS}, "QED mean": float(qed.mean()), "QED ≥ 0.9": float((qed >= 0.9).mean())}
 

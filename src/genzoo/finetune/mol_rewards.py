@@ -16,14 +16,16 @@ from .rewards import register_reward
 
 
 def molecule_values(smiles: list[str], fn) -> list[float]:
-    """``fn(mol)`` of each SMILES' RDKit molecule; 0.0 where it does not parse (or is empty)."""
-    from rdkit import Chem, RDLogger
+    """``fn(mol)`` of each SMILES' RDKit molecule; 0.0 where MOSES would call it invalid (``get_mol``)."""
+    from rdkit import RDLogger
+
+    from ..metrics._chem import get_mol
 
     RDLogger.DisableLog("rdApp.*")
     try:
         out = []
         for s in smiles:
-            mol = Chem.MolFromSmiles(s) if s else None
+            mol = get_mol(s)
             out.append(float(fn(mol)) if mol is not None and mol.GetNumAtoms() else 0.0)
         return out
     finally:
